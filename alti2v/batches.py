@@ -1,0 +1,52 @@
+"""Batches for Keras streamed from the LevelDB dataset, never the whole set in memory.
+
+Only the keys of a split are held (bytes each); each batch reads its records on demand. The
+order of an epoch is a permutation drawn from (seed, epoch), so a resumed epoch can skip exactly
+the batches already trained on.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import plyvel
+
+from alti2v.images import to_model_input
+from alti2v.store import unpack_record
+
+
+def epoch_order(keys: list[bytes], seed: int, epoch: int) -> list[bytes]:
+    permutation = np.random.default_rng([seed, epoch]).permutation(len(keys))
+    return [keys[position] for position in permutation]
+
+
+def multi_hot(labels: list[int], num_tags: int) -> np.ndarray:
+    target = np.zeros(num_tags, dtype=np.float32)
+    target[labels] = 1.0
+    return target
+
+
+class PostBatches(keras.utils.PyDataset):
+    """(images, multi-hot targets) batches of `keys`, in the given order."""
+
+    def __init__(
+        self, db: plyvel.DB, keys: list[bytes], batch_size: int, num_tags: int, preprocess: str
+    ):
+        super().__init__()
+        self.db = db
+        self.keys = keys
+        self.batch_size = batch_size
+        self.num_tags = num_tags
+        self.preprocess = preprocess
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.keys) / self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        chosen = self.keys[index * self.batch_size : (index + 1) * self.batch_size]
+        records = [unpack_record(self.db.get(key)) for key in chosen]
+        images = np.stack([pixels for pixels, _ in records])
+        targets = np.stack([multi_hot(labels, self.num_tags) for _, labels in records])
+        return to_model_input(images, self.preprocess), targets

@@ -1,0 +1,103 @@
+"""Image files to arrays: the one place that decides which pixels the model sees.
+
+`load_image` turns any file the pipeline accepts into a square uint8 RGB array; `--build` stores
+that array and `--pred` calls the same function, so training and serving see the same pixels.
+`to_model_input` turns stored arrays into the float input of the network.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from alti2v import defaults
+
+# Pillow's filters by the names the CLI accepts. "area" averages every source pixel that falls
+# into a target pixel (Pillow's BOX), the right thing for large downscales.
+RESIZE_FILTERS = {
+    "nearest": Image.Resampling.NEAREST,
+    "area": Image.Resampling.BOX,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+
+# keras.applications.vgg16.preprocess_input ("caffe" mode) in numpy: BGR order, ImageNet mean
+# removed. Written here so the data pipeline needs no deep-learning backend.
+_IMAGENET_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
+
+PREPROCESSORS = {
+    "raw": lambda pixels: pixels.astype(np.float32),
+    "vgg": lambda pixels: pixels[..., ::-1].astype(np.float32) - _IMAGENET_MEAN_BGR,
+}
+
+
+class ImageError(Exception):
+    """An image that cannot be used; `reason` is a short key for counting skips."""
+
+    def __init__(self, path: Path, reason: str, detail: str):
+        super().__init__(path, reason, detail)  # all three, so the error pickles across processes
+        self.path, self.reason, self.detail = path, reason, detail
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.detail}"
+
+
+def load_image(
+    path: Path,
+    image_size: int = defaults.IMAGE_SIZE,
+    resize: str = defaults.RESIZE,
+    max_pixels: int = defaults.MAX_PIXELS,
+) -> np.ndarray:
+    """Decode `path` (first frame, EXIF orientation applied, transparency on white) and resize
+    it to an `image_size` x `image_size` x 3 uint8 array. Raises ImageError."""
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns below twice its own limit; we want a hard stop at ours.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = max_pixels
+            with Image.open(path) as image:
+                if image.width * image.height > max_pixels:
+                    raise ImageError(path, "oversized", _oversized(image, max_pixels))
+                if resize != "nearest":
+                    # JPEG can decode at 1/2, 1/4, 1/8 scale for free; stay at least twice the
+                    # target so the resize filter still does the real work.
+                    image.draft("RGB", (image_size * 2, image_size * 2))
+                image = ImageOps.exif_transpose(image)
+                rgb = _to_rgb(image)
+                resized = rgb.resize((image_size, image_size), RESIZE_FILTERS[resize])
+                return np.asarray(resized, dtype=np.uint8)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageError(path, "oversized", str(error)) from error
+    except FileNotFoundError as error:
+        raise ImageError(path, "missing", "file not found") from error
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        # Pillow signals corrupt, truncated and unknown files with all of these.
+        raise ImageError(path, "unreadable", f"cannot decode image ({error})") from error
+
+
+def _oversized(image: Image.Image, max_pixels: int) -> str:
+    return f"{image.width}x{image.height} pixels is over the limit of {max_pixels:,}"
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16-bit and float greyscale: scale the 0-65535 range down to 8 bits.
+        pixels = np.asarray(image, dtype=np.float32)
+        scale = 257.0 if pixels.max(initial=0) > 255 else 1.0
+        image = Image.fromarray(np.clip(pixels / scale, 0, 255).astype(np.uint8), mode="L")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        image = image.convert("RGBA")
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image)
+    return image.convert("RGB")
+
+
+def to_model_input(pixels: np.ndarray, preprocess: str) -> np.ndarray:
+    """uint8 RGB arrays (any leading shape) to the float32 input the network was trained on."""
+    return PREPROCESSORS[preprocess](pixels)

@@ -1,0 +1,32 @@
+"""The network of alternative illustration2vec, exactly as the 2017 original built it.
+
+VGG16 without its classifier sees a 150x150x3 image and gives a 4x4x512 map. The new head is
+BatchNormalization, Dense(2048, relu) applied at each of the 16 positions, Flatten, and
+Dense(num_tags) followed by linear and sigmoid activations. The first `freeze` layers of the
+model (input through block4_conv1 for 12) keep their weights.
+"""
+
+from __future__ import annotations
+
+import keras
+
+
+def build_model(
+    num_tags: int,
+    image_size: int = 150,
+    weights: str | None = "imagenet",
+    freeze: int = 12,
+) -> keras.Model:
+    """`weights` is "imagenet", None (random) or a path to VGG16 no-top `.weights.h5`."""
+    inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
+    vgg = keras.applications.VGG16(include_top=False, weights=weights, input_tensor=inputs)
+    features = keras.layers.BatchNormalization()(vgg.output)
+    features = keras.layers.Dense(2048, activation="relu")(features)
+    features = keras.layers.Flatten()(features)
+    logits = keras.layers.Dense(num_tags)(features)
+    # The original's Activation("linear") before the sigmoid does nothing; kept for fidelity.
+    outputs = keras.layers.Activation("sigmoid")(keras.layers.Activation("linear")(logits))
+    model = keras.Model(inputs, outputs, name="alt_i2v")
+    for layer in model.layers[:freeze]:
+        layer.trainable = False
+    return model

@@ -1,0 +1,105 @@
+"""--pred: tag image files with a trained model, in batches, one result per image on stdout.
+
+Text lines keep the original's format, `{name} tag={tag} prob={prob}`; `--json` prints one
+object per image. An unreadable file gets an error (stderr in text mode, an "error" object in
+JSON) and every other image is still tagged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from alti2v import defaults
+from alti2v.images import ImageError, load_image, to_model_input
+from alti2v.models import LoadedModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    image: str  # the path as the user gave it
+    tags: list[tuple[str, float]] | None = None
+    error: str | None = None
+
+
+def predict_files(
+    loaded: LoadedModel,
+    paths: list[str],
+    top_k: int = defaults.TOP_K,
+    threshold: float = defaults.THRESHOLD,
+    batch_size: int = defaults.PRED_BATCH_SIZE,
+) -> Iterator[Prediction]:
+    """Predictions for `paths`, in order, computed `batch_size` images at a time."""
+    info = loaded.info
+    for start in range(0, len(paths), batch_size):
+        chunk = paths[start : start + batch_size]
+        arrays: dict[int, np.ndarray] = {}
+        errors: dict[int, str] = {}
+        for position, path in enumerate(chunk):
+            try:
+                arrays[position] = load_image(Path(path), info["image_size"], info["resize"])
+            except ImageError as error:
+                errors[position] = str(error)
+        scores = {}
+        if arrays:
+            batch = to_model_input(np.stack(list(arrays.values())), info["preprocess"])
+            probabilities = loaded.model.predict_on_batch(batch)
+            scores = dict(zip(arrays, probabilities, strict=True))
+        for position, path in enumerate(chunk):
+            if position in errors:
+                yield Prediction(path, error=errors[position])
+            else:
+                yield Prediction(
+                    path, tags=top_tags(scores[position], loaded.tags, top_k, threshold)
+                )
+
+
+def top_tags(
+    probabilities: np.ndarray, tags: list[str], top_k: int, threshold: float
+) -> list[tuple[str, float]]:
+    order = np.argsort(-probabilities, kind="stable")
+    if top_k:
+        order = order[:top_k]
+    return [
+        (tags[index], float(probabilities[index]))
+        for index in order
+        if probabilities[index] >= threshold
+    ]
+
+
+def format_text(prediction: Prediction) -> str:
+    return "".join(
+        f"{prediction.image} tag={tag} prob={probability:.6f}\n"
+        for tag, probability in prediction.tags
+    )
+
+
+def format_json(prediction: Prediction) -> str:
+    if prediction.error is not None:
+        record = {"image": prediction.image, "error": prediction.error}
+    else:
+        tags = [{"tag": tag, "prob": round(probability, 6)} for tag, probability in prediction.tags]
+        record = {"image": prediction.image, "tags": tags}
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def print_predictions(predictions: Iterator[Prediction], as_json: bool) -> int:
+    """Write each prediction as it comes; return how many images failed."""
+    failures = 0
+    for prediction in predictions:
+        if prediction.error is not None:
+            failures += 1
+            if not as_json:
+                log.error("%s; not tagged", prediction.error)
+        if prediction.error is None or as_json:
+            sys.stdout.write(format_json(prediction) if as_json else format_text(prediction))
+            sys.stdout.flush()
+    return failures

@@ -1,0 +1,265 @@
+"""Posts on disk: the skip rules, writing a post atomically, and the state that makes runs resume.
+
+A post is written as `imgs/<id>.<ext>`, then `imgs/<id>.json`, then `imgs/<id>.txt`, each under a
+temporary name renamed into place, so the pipeline sees a post exactly when its `.txt` exists.
+Names come only from the numeric id and an extension chosen from the image's decoded format,
+never from anything the server sends. `scrape-state.json` in the data dir remembers how far each
+search got; `.scrape.lock` keeps two runs off one data dir.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+from alti2v.layout import (
+    IMAGE_EXTENSIONS,
+    DataDir,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+)
+from alti2v.scrape import ScrapeError
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "scrape-state.json"
+LOCK_FILE = ".scrape.lock"
+# The decoded format decides the extension on disk; anything else is not stored.
+FORMAT_EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp"}
+# Post file types we can train on, as Danbooru spells `file_ext`.
+IMAGE_FILE_EXTS = frozenset({"jpg", "jpeg", "png", "webp", "gif", "bmp"})
+# Animations and archives (ugoira is a zip of frames): skipped as `not_image`; any other type
+# is skipped as `unsupported_type`.
+NOT_IMAGE_FILE_EXTS = frozenset({"mp4", "webm", "zip", "swf"})
+
+# Puts an image at the path it is given, atomically.
+ImageWriter = Callable[[Path], None]
+
+
+@dataclass
+class Candidate:
+    """One post as a site describes it, before the skip rules and the download."""
+
+    post_id: int
+    tags: list[str]
+    metadata: dict[str, object]  # what goes into the .json; `rating` in today's meaning
+    file_ext: str  # the post's own file type, as the site says
+    image_url: str | None  # the chosen variant; None when the site hides the file
+    md5: str | None  # of the original file
+    image_is_original: bool  # so the md5 can be checked after the download
+    is_deleted: bool = False
+
+
+@dataclass
+class Tally:
+    """What a run did, for the progress bar and the summary line."""
+
+    seen: int = 0
+    downloaded: int = 0
+    bytes: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] += 1
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "seen": self.seen,
+            "downloaded": self.downloaded,
+            "bytes": self.bytes,
+            "skipped": dict(sorted(self.skipped.items())),
+        }
+
+    def summary_line(self, mode: str) -> str:
+        skipped = sum(self.skipped.values())
+        reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(self.skipped.items()))
+        return (
+            f"{mode}: downloaded {self.downloaded} posts ({self.bytes} bytes), "
+            f"skipped {skipped}" + (f" ({reasons})" if reasons else "")
+        )
+
+
+def skip_reason(candidate: Candidate, include_deleted: bool) -> str | None:
+    """Why a post from the site is not downloaded, judged before any request for its file."""
+    if candidate.image_url is None or not candidate.md5:
+        return "no_file"  # banned or restricted: the site hides file_url and md5
+    if candidate.is_deleted and not include_deleted:
+        return "deleted"
+    file_ext = candidate.file_ext.lower()
+    if file_ext in NOT_IMAGE_FILE_EXTS:
+        return "not_image"
+    if file_ext not in IMAGE_FILE_EXTS:
+        return "unsupported_type"
+    return None
+
+
+def image_extension(data: bytes, full_check: bool) -> str | None:
+    """The extension for these bytes from their decoded format, or None if they are no image.
+
+    `full_check` decodes every pixel (catching truncated files); without it only the header is
+    read, for originals whose md5 already proved the bytes whole.
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            extension = FORMAT_EXTENSIONS.get(image.format or "")
+            if full_check:
+                image.load()
+    # UnidentifiedImageError is an OSError; some decoders raise SyntaxError or ValueError.
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        log.debug("undecodable image: %s", error)
+        return None
+    return extension if extension in IMAGE_EXTENSIONS else None
+
+
+class PostStore:
+    """The posts under `<data-dir>/imgs/`: which ids and md5s are there, and writing new ones."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.imgs = DataDir(data_dir).imgs
+        self.imgs.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.imgs)
+        self.ids = {int(path.stem) for path in self.imgs.glob("*.txt") if path.stem.isdigit()}
+        self.md5s = self._index_md5s()
+
+    def _index_md5s(self) -> set[str]:
+        md5s = set()
+        for post_id in self.ids:
+            meta_file = self.imgs / f"{post_id}.json"
+            try:
+                meta = json.loads(meta_file.read_text(encoding="utf-8"))
+            except FileNotFoundError:  # the layout allows posts without a .json
+                continue
+            except (OSError, ValueError) as error:
+                log.warning(
+                    "%s: unreadable (%s); its md5 is not used for duplicates", meta_file, error
+                )
+                continue
+            if isinstance(meta, dict):
+                md5s.update(str(meta[key]) for key in ("md5", "image_md5") if meta.get(key))
+        return md5s
+
+    def write(
+        self,
+        post_id: int,
+        extension: str,
+        write_image: ImageWriter,
+        metadata: dict[str, object],
+        tags: list[str],
+    ) -> None:
+        """Store one post: `write_image(path)` puts the image in place atomically, then the
+        .json and the .txt follow, in that order."""
+        if extension not in IMAGE_EXTENSIONS:
+            raise ValueError(f"extension {extension!r} is not an image extension")
+        # Leftovers of a run killed before this post's .txt: another extension would shadow it.
+        for other in IMAGE_EXTENSIONS:
+            if other != extension:
+                (self.imgs / f"{post_id}{other}").unlink(missing_ok=True)
+        write_image(self.imgs / f"{post_id}{extension}")
+        atomic_write_json(self.imgs / f"{post_id}.json", metadata)
+        atomic_write_text(self.imgs / f"{post_id}.txt", " ".join(tags) + "\n")
+        self.ids.add(post_id)
+        self.md5s.update(str(metadata[key]) for key in ("md5", "image_md5") if metadata.get(key))
+
+
+def md5_hex(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Delete temporary files a killed run left (layout's `.<name>.<random>.tmp`)."""
+    for path in folder.glob(".*.tmp"):
+        log.info("removing %s, left by an interrupted run", path.name)
+        path.unlink(missing_ok=True)
+
+
+class RunLock:
+    """An exclusive lock on the data dir, released by the kernel even after SIGKILL."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / LOCK_FILE
+        self.handle = None
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = self.path.open("a")
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks; one run at a time is on the user
+            return self
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            self.handle.close()
+            raise ScrapeError(
+                f"another scraper is using {self.path.parent}; wait for it to finish"
+            ) from error
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.handle:
+            self.handle.close()
+
+
+class ScrapeState:
+    """`scrape-state.json`: per search, how far the id-descending walk got.
+
+    A walk keeps `cursor` (every post above it is done), `ceiling` (the first id it saw) and
+    `floor` (ids at or below it were covered by an earlier complete walk, so a new walk from the
+    top stops there). The file is rewritten atomically after each stored post.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / STATE_FILE
+        try:
+            loaded = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            loaded = {}
+        except (OSError, ValueError) as error:
+            raise ScrapeError(
+                f"{self.path} is unreadable ({error}); delete it to start the walk afresh"
+            ) from error
+        self.data = loaded if isinstance(loaded, dict) else {}
+        self.data.setdefault("walks", {})
+
+    def walk(self, key: str) -> dict[str, int | None]:
+        return self.data["walks"].setdefault(key, {"cursor": None, "ceiling": None, "floor": None})
+
+    def save(self) -> None:
+        atomic_write_json(self.path, self.data)
+
+
+def save_run_record(state: ScrapeState, mode: str, tally: Tally, options_record: dict) -> None:
+    """Keep the last run's counts beside the walks (the metadata record of this stage)."""
+    state.data["last_run"] = {"mode": mode, **options_record, **tally.as_dict()}
+    state.save()
+
+
+def write_bytes(data: bytes) -> ImageWriter:
+    """A `write_image` for PostStore.write that writes downloaded bytes."""
+    return lambda destination: atomic_write_bytes(destination, data)
+
+
+def link_or_copy(source: Path, data: bytes) -> ImageWriter:
+    """A `write_image` for PostStore.write: hard link `source` into place, else write `data`."""
+
+    def write_image(destination: Path) -> None:
+        temporary = destination.with_name(f".{destination.name}.link.tmp")
+        temporary.unlink(missing_ok=True)
+        try:
+            os.link(source, temporary)
+        except OSError:  # another file system, or links not allowed: copy instead
+            atomic_write_bytes(destination, data)
+            return
+        os.replace(temporary, destination)
+
+    return write_image

@@ -1,0 +1,273 @@
+"""--train: fit the model on the LevelDB dataset, evaluating, checkpointing and resuming.
+
+Each epoch streams shuffled batches through `fit()`, then scores the eval split (loss, mAP,
+micro-F1), writes a checkpoint and rewrites `training/history.csv`. Running --train again
+continues from the newest checkpoint; the final model is exported with its vocabulary to
+`models/<time>/`, from the checkpoint with the best eval mAP.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import keras
+import numpy as np
+from tqdm import tqdm
+
+from alti2v import defaults
+from alti2v.batches import PostBatches, epoch_order
+from alti2v.checkpoints import (
+    TrainState,
+    latest_checkpoint,
+    load_checkpoint_model,
+    load_state,
+    record_state,
+    save_checkpoint,
+)
+from alti2v.errors import PipelineError
+from alti2v.layout import DataDir, atomic_write_text
+from alti2v.metrics import summarize
+from alti2v.model import build_model
+from alti2v.models import export_model
+from alti2v.store import open_db, read_meta, record_keys
+from alti2v.vocabulary import load_vocabulary, vocabulary_hash
+
+log = logging.getLogger(__name__)
+
+HISTORY_COLUMNS = (
+    "epoch", "train_loss", "eval_loss", "eval_map", "eval_micro_f1",
+    "learning_rate", "images_per_second", "seconds",
+)  # fmt: skip
+
+
+class TrainError(PipelineError):
+    pass
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = defaults.EPOCHS
+    batch_size: int = defaults.BATCH_SIZE
+    learning_rate: float = defaults.LEARNING_RATE
+    warmup_epochs: float = defaults.WARMUP_EPOCHS
+    schedule: str = defaults.SCHEDULE
+    freeze: int = defaults.FREEZE
+    weights: str = defaults.WEIGHTS
+    preprocess: str = defaults.PREPROCESS
+    seed: int = defaults.SEED
+    checkpoint_minutes: float = defaults.CHECKPOINT_MINUTES
+    image_size: int = defaults.IMAGE_SIZE  # taken from the dataset
+    resize: str = defaults.RESIZE  # taken from the dataset
+
+
+def train(data: DataDir, config: TrainConfig, fresh: bool = False, quiet: bool = False) -> Path:
+    """Train (or resume) and export; return the exported model's folder."""
+    tags = load_vocabulary(data.vocab)
+    vocab_hash = vocabulary_hash(tags)
+    checkpoints = data.training / "checkpoints"
+    if fresh and checkpoints.exists():
+        log.info("--fresh: removing the checkpoints in %s", checkpoints)
+        shutil.rmtree(checkpoints)
+    db = open_db(data.db)
+    try:
+        meta = read_meta(db) or {}
+        if meta.get("vocab_hash") != vocab_hash:
+            raise TrainError(f"{data.db} was built with another vocabulary; run --build again")
+        config = replace(config, image_size=meta["image_size"], resize=meta["resize"])
+        train_keys, eval_keys = record_keys(db, "train"), record_keys(db, "eval")
+        if not train_keys:
+            raise TrainError(f"{data.db} has no training images; add posts and run --build")
+        model, state, config = _start_or_resume(checkpoints, config, tags, vocab_hash)
+        trainer = _EpochTrainer(db, model, config, len(tags), checkpoints, quiet)
+        while state.epoch < config.epochs:
+            trainer.run_epoch(state, train_keys, eval_keys)
+            _write_history(data.training / "history.csv", state.history)
+    finally:
+        db.close()
+    return _export(data, checkpoints, model, state, tags)
+
+
+def _start_or_resume(
+    checkpoints: Path, config: TrainConfig, tags: list[str], vocab_hash: str
+) -> tuple[keras.Model, TrainState, TrainConfig]:
+    checkpoint = latest_checkpoint(checkpoints)
+    if checkpoint is None:
+        log.info("starting a new run: %d tags, weights %s", len(tags), config.weights)
+        keras.utils.set_random_seed(config.seed)
+        model = _build(len(tags), config)
+        state = TrainState(config=asdict(config), vocab_hash=vocab_hash, num_tags=len(tags))
+        return model, state, config
+    state = load_state(checkpoint)
+    if state.vocab_hash != vocab_hash:
+        raise TrainError(
+            f"{checkpoint}: trained on another vocabulary ({state.num_tags} tags) than "
+            f"vocab.txt ({len(tags)} tags); restore that vocabulary or train with --fresh"
+        )
+    # Architecture, optimizer and schedule come from the checkpoint; only --epochs may change.
+    resumed = replace(TrainConfig(**state.config), epochs=config.epochs)
+    log.info(
+        "resuming from %s: %d of %d epochs done, batch %d of the next",
+        checkpoint, state.epoch, resumed.epochs, state.step,
+    )  # fmt: skip
+    return load_checkpoint_model(checkpoint), state, resumed
+
+
+def _build(num_tags: int, config: TrainConfig) -> keras.Model:
+    if config.weights == "none":
+        return build_model(num_tags, config.image_size, None, config.freeze)
+    if config.weights != "imagenet" and not Path(config.weights).is_file():
+        raise TrainError(f"--weights {config.weights}: no such file; give imagenet, none or a path")
+    try:
+        return build_model(num_tags, config.image_size, config.weights, config.freeze)
+    except Exception as error:  # keras.utils.get_file raises a bare Exception when offline
+        if config.weights != "imagenet":
+            raise TrainError(f"--weights {config.weights}: cannot load ({error})") from None
+        raise TrainError(
+            "cannot download VGG16's ImageNet weights (offline?); give --weights PATH to a "
+            "VGG16 no-top .weights.h5 file, or --weights none"
+        ) from None
+
+
+class _EpochTrainer:
+    def __init__(self, db, model, config: TrainConfig, num_tags: int, checkpoints: Path, quiet):
+        self.db, self.model, self.config = db, model, config
+        self.num_tags, self.checkpoints, self.quiet = num_tags, checkpoints, quiet
+
+    def batches(self, keys: list[bytes]) -> PostBatches:
+        config = self.config
+        return PostBatches(self.db, keys, config.batch_size, self.num_tags, config.preprocess)
+
+    def run_epoch(self, state: TrainState, train_keys: list[bytes], eval_keys: list[bytes]):
+        config = self.config
+        steps_per_epoch = math.ceil(len(train_keys) / config.batch_size)
+        if getattr(self.model, "optimizer", None) is None:  # a new model; resumed ones are compiled
+            _compile(self.model, config, steps_per_epoch)
+        order = epoch_order(train_keys, config.seed, state.epoch)
+        progress = tqdm(
+            total=steps_per_epoch, initial=state.step, unit="batch", disable=self.quiet,
+            desc=f"epoch {state.epoch + 1}/{config.epochs}",
+        )  # fmt: skip
+        while state.step < steps_per_epoch:
+            watch = _BatchWatch(progress, config.checkpoint_minutes * 60)
+            remaining = order[state.step * config.batch_size :]
+            self.model.fit(self.batches(remaining), epochs=1, verbose=0, callbacks=[watch])
+            state.step += watch.batches
+            state.loss_sum += watch.loss_sum
+            state.train_seconds += watch.seconds
+            if state.step < steps_per_epoch:  # stopped early to checkpoint
+                save_checkpoint(self.checkpoints, self.model, state)
+        progress.close()
+        images_per_second = len(train_keys) / max(state.train_seconds, 1e-9)
+        row = {
+            "epoch": state.epoch + 1,
+            "train_loss": state.loss_sum / steps_per_epoch,
+            **{f"eval_{name}": value for name, value in self.evaluate(eval_keys).items()},
+            "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+            "images_per_second": images_per_second,
+            "seconds": state.train_seconds,
+        }
+        state.history.append(row)
+        state.epoch, state.step, state.loss_sum, state.train_seconds = state.epoch + 1, 0, 0.0, 0.0
+        if not eval_keys or state.best_map is None or row["eval_map"] > state.best_map:
+            state.best_map, state.best_checkpoint = row["eval_map"], state.name
+        save_checkpoint(self.checkpoints, self.model, state)
+        remaining_epochs = config.epochs - state.epoch
+        log.info(
+            "epoch %d/%d: train loss %.4f, eval loss %.4f, eval mAP %.3f, micro-F1 %.3f, "
+            "%.1f img/s, %s, ETA %s",
+            state.epoch, config.epochs, row["train_loss"], row["eval_loss"], row["eval_map"],
+            row["eval_micro_f1"], images_per_second, _duration(row["seconds"]),
+            _duration(remaining_epochs * len(train_keys) / images_per_second),
+        )  # fmt: skip
+
+    def evaluate(self, eval_keys: list[bytes]) -> dict[str, float]:
+        if not eval_keys:
+            return {"loss": float("nan"), "map": float("nan"), "micro_f1": float("nan")}
+        batches = self.batches(eval_keys)
+        scores, targets = [], []
+        for index in tqdm(range(len(batches)), desc="evaluating", unit="batch", disable=self.quiet):
+            images, batch_targets = batches[index]
+            scores.append(self.model.predict_on_batch(images))
+            targets.append(batch_targets)
+        return summarize(np.concatenate(scores), np.concatenate(targets))
+
+
+def _compile(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> None:
+    warmup_steps = round(config.warmup_epochs * steps_per_epoch)
+    total_steps = config.epochs * steps_per_epoch
+    # CosineDecay with alpha=1 stays flat: one serializable schedule covers both choices, so a
+    # checkpoint restores it without custom objects.
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0,
+        warmup_target=config.learning_rate,
+        warmup_steps=warmup_steps,
+        decay_steps=max(total_steps - warmup_steps, 1),
+        alpha=SCHEDULE_FLOOR[config.schedule],
+    )
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="binary_crossentropy")
+
+
+# Learning rate at the end of training, as a fraction of --learning-rate.
+SCHEDULE_FLOOR = {"constant": 1.0, "cosine": 0.0}
+
+
+class _BatchWatch(keras.callbacks.Callback):
+    """Feeds the progress bar and stops fit() when a mid-epoch checkpoint is due."""
+
+    def __init__(self, progress: tqdm, checkpoint_seconds: float):
+        super().__init__()
+        self.progress = progress
+        self.checkpoint_seconds = checkpoint_seconds
+        self.batches = 0
+        self.loss_sum = 0.0
+        self.started = time.perf_counter()
+        self.seconds = 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        # Keras reports the running mean of the loss over this fit() call.
+        mean_loss = float(logs["loss"])
+        self.batches = batch + 1
+        self.loss_sum = mean_loss * self.batches
+        self.seconds = time.perf_counter() - self.started
+        self.progress.update()
+        self.progress.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
+        if self.seconds > self.checkpoint_seconds:
+            self.model.stop_training = True
+
+
+def _write_history(path: Path, history: list[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def _export(data: DataDir, checkpoints: Path, model, state: TrainState, tags) -> Path:
+    if state.exported and (data.models / state.exported).is_dir():
+        log.info("the model of this run is already exported: %s", data.models / state.exported)
+        return data.models / state.exported
+    best = checkpoints / state.best_checkpoint if state.best_checkpoint else None
+    source = load_checkpoint_model(best, compile=False) if best and best.is_dir() else model
+    best_row = next(
+        (row for row in state.history if row["eval_map"] == state.best_map), state.history[-1]
+    )
+    folder = export_model(data.models, source, tags, {**state.config, "metrics": best_row})
+    state.exported = folder.name
+    record_state(latest_checkpoint(checkpoints), state)
+    return folder
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"

@@ -1,0 +1,86 @@
+"""--maeshori: count tags over the data directory and keep the most frequent as the vocabulary.
+
+The vocabulary is `vocab.txt`, one tag per line; a tag's line number is its label index
+everywhere (LevelDB, the model's outputs, the copy saved beside every model). `vocab.json` beside
+it records how it was made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from pathlib import Path
+
+from tqdm import tqdm
+
+from alti2v import defaults
+from alti2v.errors import PipelineError
+from alti2v.layout import DataDir, atomic_write_json, atomic_write_text, iter_posts
+
+log = logging.getLogger(__name__)
+
+
+class VocabularyError(PipelineError):
+    pass
+
+
+def build_vocabulary(
+    data: DataDir,
+    vocab_size: int = defaults.VOCAB_SIZE,
+    min_count: int = defaults.MIN_COUNT,
+    filter_tag: str | None = None,
+    quiet: bool = False,
+) -> dict:
+    """Write vocab.txt and vocab.json for the posts under `data`; return the metadata."""
+    if not data.imgs.is_dir():
+        raise VocabularyError(
+            f"{data.imgs}: no such folder; put posts there (danbooru_datasetgenerator.py) first"
+        )
+    counts: Counter[str] = Counter()
+    num_posts = num_matched = 0
+    for post in tqdm(iter_posts(data.imgs), desc="counting tags", unit=" posts", disable=quiet):
+        num_posts += 1
+        labels = post.labels()
+        if filter_tag and filter_tag not in labels:
+            continue
+        num_matched += 1
+        counts.update(labels)
+    if not counts:
+        raise VocabularyError(f"{data.imgs}: no tagged posts found (need <id>.txt beside images)")
+
+    # Most frequent first; ties by name so the same data always gives the same file.
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    kept = [(tag, count) for tag, count in ranked if count >= min_count][:vocab_size]
+    if not kept:
+        raise VocabularyError(f"no tag is on at least {min_count} posts; lower --min-count")
+    tags = [tag for tag, _ in kept]
+    meta = {
+        "num_posts": num_posts,
+        "num_posts_used": num_matched,
+        "num_distinct_tags": len(counts),
+        "num_tags": len(tags),
+        "vocab_size": vocab_size,
+        "min_count": min_count,
+        "filter": filter_tag,
+        "hash": vocabulary_hash(tags),
+        "counts": dict(kept),
+    }
+    atomic_write_text(data.vocab, "".join(f"{tag}\n" for tag in tags))
+    atomic_write_json(data.vocab_meta, meta)
+    return meta
+
+
+def load_vocabulary(path: Path) -> list[str]:
+    try:
+        tags = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise VocabularyError(f"{path}: no vocabulary; run --maeshori first") from None
+    if not tags:
+        raise VocabularyError(f"{path}: empty vocabulary; run --maeshori again")
+    return tags
+
+
+def vocabulary_hash(tags: list[str]) -> str:
+    """A short fingerprint that changes whenever a tag or its index changes."""
+    return hashlib.sha256("\n".join(tags).encode("utf-8")).hexdigest()[:16]

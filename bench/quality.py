@@ -1,0 +1,128 @@
+"""Quality benchmark: held-out mAP and micro-F1 of the full pipeline on synthetic illustrations.
+
+Generates --train-count synthetic posts for training and --heldout-count others, runs maeshori,
+build, train and pred exactly as the CLI does, and scores the held-out predictions against the
+frequency prior (every image scored by each tag's training frequency). One JSON line on stdout.
+
+    python -m bench.quality                            # the defaults, 600 + 200 images, 5 epochs
+    python -m bench.quality --preprocess raw --resize nearest
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+
+from alti2v import defaults, synthetic
+from alti2v.layout import DataDir, iter_posts
+from alti2v.metrics import mean_average_precision, micro_f1
+from alti2v.store import BuildSettings, build_dataset
+from alti2v.vocabulary import build_vocabulary
+
+SHARED_WEIGHTS = (
+    Path(__file__).resolve().parents[2] / "shared/weights/vgg16_imagenet_notop.weights.h5"
+)
+HELDOUT_SEED_OFFSET = 1  # the held-out posts come from another seed, so they are new scenes
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path("bench/results/quality"),
+        help="scratch folder (removed and rebuilt, except the image cache)",
+    )
+    parser.add_argument("--train-count", type=int, default=600, help="training posts")
+    parser.add_argument("--heldout-count", type=int, default=200, help="held-out posts")
+    parser.add_argument("--seed", type=int, default=7, help="synthetic data seed")
+    parser.add_argument("--epochs", type=int, default=5, help="training epochs")
+    parser.add_argument(
+        "--weights",
+        default=str(SHARED_WEIGHTS) if SHARED_WEIGHTS.exists() else defaults.WEIGHTS,
+        help="VGG16 weights",
+    )
+    parser.add_argument("--resize", default=defaults.RESIZE, help="resize filter at build")
+    parser.add_argument("--learning-rate", type=float, default=defaults.LEARNING_RATE)
+    parser.add_argument("--warmup-epochs", type=float, default=defaults.WARMUP_EPOCHS)
+    parser.add_argument("--schedule", default=defaults.SCHEDULE)
+    parser.add_argument("--preprocess", default=defaults.PREPROCESS)
+    parser.add_argument("--batch-size", type=int, default=defaults.BATCH_SIZE)
+    parser.add_argument("--label", default="", help="name of this run in the JSON line")
+    return parser.parse_args()
+
+
+def labelled_heldout(folder: Path, tags: list[str]) -> tuple[list[str], np.ndarray]:
+    index = {tag: position for position, tag in enumerate(tags)}
+    paths, targets = [], []
+    for post in iter_posts(folder):
+        row = np.zeros(len(tags), dtype=np.float32)
+        row[[index[label] for label in post.labels() if label in index]] = 1
+        paths.append(str(post.image))
+        targets.append(row)
+    return paths, np.stack(targets)
+
+
+def main() -> int:
+    args = parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    from alti2v.models import find_model, load_model
+    from alti2v.predict import predict_files
+    from alti2v.train import TrainConfig, train
+
+    cache = args.work.parent / f"quality-images-seed{args.seed}"
+    synthetic.generate(cache / "train", args.train_count, seed=args.seed)
+    synthetic.generate(cache / "heldout", args.heldout_count, seed=args.seed + HELDOUT_SEED_OFFSET)
+    shutil.rmtree(args.work, ignore_errors=True)
+    data = DataDir(args.work)
+    args.work.mkdir(parents=True)
+    data.imgs.symlink_to((cache / "train").resolve())
+
+    started = time.perf_counter()
+    vocabulary = build_vocabulary(data, quiet=True)
+    build_dataset(data, BuildSettings(resize=args.resize, eval_fraction=0.0), quiet=True)
+    config_names = {field.name for field in fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in config_names})
+    train(data, config, quiet=True)
+    train_seconds = time.perf_counter() - started
+
+    loaded = load_model(find_model(None, data.models))
+    paths, targets = labelled_heldout(cache / "heldout", loaded.tags)
+    predictions = list(predict_files(loaded, paths, top_k=0))
+    order = {tag: position for position, tag in enumerate(loaded.tags)}
+    scores = np.zeros_like(targets)
+    for row, prediction in enumerate(predictions):
+        for tag, probability in prediction.tags:
+            scores[row, order[tag]] = probability
+    frequency = (
+        np.array([vocabulary["counts"][tag] for tag in loaded.tags]) / vocabulary["num_posts_used"]
+    )
+    prior = np.broadcast_to(frequency, targets.shape)
+    result = {
+        "label": args.label,
+        "heldout_map": round(mean_average_precision(scores, targets), 4),
+        "heldout_micro_f1": round(micro_f1(scores, targets), 4),
+        "prior_map": round(mean_average_precision(prior, targets), 4),
+        "prior_micro_f1": round(micro_f1(prior, targets), 4),
+        "num_tags": len(loaded.tags),
+        "train_images": args.train_count,
+        "heldout_images": len(paths),
+        "pipeline_seconds": round(train_seconds, 1),
+        "config": {k: v for k, v in vars(args).items() if k not in ("work", "label")},
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
