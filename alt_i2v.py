@@ -20,9 +20,7 @@ log = logging.getLogger("alt_i2v")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=_HelpFormatter)
     modes = parser.add_argument_group("modes (combine freely; they run in this order)")
     modes.add_argument("--maeshori", action="store_true", help="build the tag vocabulary")
     modes.add_argument("--build", action="store_true", help="pack images and tags into LevelDB")
@@ -55,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--filter",
         metavar="TAG",
         default=None,
-        help="use only posts that carry TAG (e.g. kantai_collection)",
+        help="use only posts that carry TAG, e.g. kantai_collection (default: all posts)",
     )
 
     build = parser.add_argument_group("--build")
@@ -145,7 +143,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--model",
         type=Path,
         default=None,
-        help="model folder (or its model.keras); default: newest in DATA_DIR/models",
+        help="model folder or its model.keras (default: the newest in DATA_DIR/models)",
     )
     pred.add_argument("--top-k", type=int, default=defaults.TOP_K, help="tags per image; 0 for all")
     pred.add_argument(
@@ -168,6 +166,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.top_k < 0:
         parser.error("--top-k must be 0 (all) or more")
     return args
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows every real default; switches and flags whose help states the default are left be."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, False):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _positive_int(text: str) -> int:

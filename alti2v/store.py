@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "eval")
 META_KEY = b"meta"
 WRITE_BATCH_POSTS = 64  # posts per atomic LevelDB write: the most a kill can make us redo
+MIN_POSTS_FOR_POOL = 64  # fewer are decoded in-process: starting workers costs about a second
 
 
 class StoreError(PipelineError):
@@ -181,7 +182,7 @@ def _decode_all(todo: list[tuple[bytes, Post, list[int]]], settings: BuildSettin
     """Decoded arrays (or ImageErrors) in the order of `todo`, decoded on all cores."""
     jobs = [(post.image, settings) for _, post, _ in todo]
     workers = settings.workers or os.cpu_count() or 1
-    if workers == 1 or len(jobs) < 2 * workers:
+    if workers == 1 or len(jobs) < MIN_POSTS_FOR_POOL:
         yield from map(_decode, jobs)
         return
     # fork would copy the TensorFlow runtime if the caller already imported it; spawn is clean.

@@ -8,11 +8,13 @@ continues from the newest checkpoint; the final model is exported with its vocab
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
 import math
 import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -125,7 +127,9 @@ def _build(num_tags: int, config: TrainConfig) -> keras.Model:
     if config.weights != "imagenet" and not Path(config.weights).is_file():
         raise TrainError(f"--weights {config.weights}: no such file; give imagenet, none or a path")
     try:
-        return build_model(num_tags, config.image_size, config.weights, config.freeze)
+        # Keras announces downloads on stdout, which belongs to results.
+        with contextlib.redirect_stdout(sys.stderr):
+            return build_model(num_tags, config.image_size, config.weights, config.freeze)
     except Exception as error:  # keras.utils.get_file raises a bare Exception when offline
         if config.weights != "imagenet":
             raise TrainError(f"--weights {config.weights}: cannot load ({error})") from None
@@ -157,7 +161,11 @@ class _EpochTrainer:
         while state.step < steps_per_epoch:
             watch = _BatchWatch(progress, config.checkpoint_minutes * 60)
             remaining = order[state.step * config.batch_size :]
-            self.model.fit(self.batches(remaining), epochs=1, verbose=0, callbacks=[watch])
+            # shuffle=False: fit() would otherwise reorder the batches, and a stop for a
+            # mid-epoch checkpoint would then not have trained the first `watch.batches`.
+            self.model.fit(
+                self.batches(remaining), epochs=1, verbose=0, shuffle=False, callbacks=[watch]
+            )
             state.step += watch.batches
             state.loss_sum += watch.loss_sum
             state.train_seconds += watch.seconds
@@ -174,16 +182,16 @@ class _EpochTrainer:
             "seconds": state.train_seconds,
         }
         state.history.append(row)
+        state.exported = None  # the weights changed: the next export is a new model
         state.epoch, state.step, state.loss_sum, state.train_seconds = state.epoch + 1, 0, 0.0, 0.0
         if not eval_keys or state.best_map is None or row["eval_map"] > state.best_map:
             state.best_map, state.best_checkpoint = row["eval_map"], state.name
         save_checkpoint(self.checkpoints, self.model, state)
         remaining_epochs = config.epochs - state.epoch
         log.info(
-            "epoch %d/%d: train loss %.4f, eval loss %.4f, eval mAP %.3f, micro-F1 %.3f, "
-            "%.1f img/s, %s, ETA %s",
-            state.epoch, config.epochs, row["train_loss"], row["eval_loss"], row["eval_map"],
-            row["eval_micro_f1"], images_per_second, _duration(row["seconds"]),
+            "epoch %d/%d: train loss %.4f, %s, %.1f img/s, %s, ETA %s",
+            state.epoch, config.epochs, row["train_loss"], _eval_summary(row),
+            images_per_second, _duration(row["seconds"]),
             _duration(remaining_epochs * len(train_keys) / images_per_second),
         )  # fmt: skip
 
@@ -263,6 +271,15 @@ def _export(data: DataDir, checkpoints: Path, model, state: TrainState, tags) ->
     state.exported = folder.name
     record_state(latest_checkpoint(checkpoints), state)
     return folder
+
+
+def _eval_summary(row: dict) -> str:
+    if math.isnan(row["eval_loss"]):
+        return "no eval split"
+    return (
+        f"eval loss {row['eval_loss']:.4f}, eval mAP {row['eval_map']:.3f}, "
+        f"micro-F1 {row['eval_micro_f1']:.3f}"
+    )
 
 
 def _duration(seconds: float) -> str:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from alti2v.errors import PipelineError
+
 MODES = ("scrape", "html", "import")
 # `sample` is Danbooru's `large_file_url` (a JPEG about 850 px wide); the sizes are media_asset
 # variants, each falling back to the next larger one when a post lacks it.
@@ -31,9 +33,8 @@ class ScrapeOptions:
     data_dir: Path = Path("data")
     base_url: str = "https://danbooru.donmai.us"
     tags: str = "kantai_collection"  # the original project's search; "" searches all posts
-    limit: int | None = (
-        None  # new posts at most; None: DEFAULT_NETWORK_LIMIT or all for import; 0: no limit
-    )
+    # New posts at most; None: DEFAULT_NETWORK_LIMIT (all for import); 0: no limit.
+    limit: int | None = None
     variant: str = "sample"
     include_deleted: bool = False
     allow_hosts: tuple[str, ...] = ()  # added to the base URL's host and *.donmai.us
@@ -56,7 +57,7 @@ class ScrapeOptions:
         return self.limit or None
 
 
-class ScrapeError(Exception):
+class ScrapeError(PipelineError):
     """An expected failure; its message is one sentence saying what happened and what to do."""
 
 

@@ -1,0 +1,147 @@
+"""Speed benchmark: each measurement next to a baseline measured in the same run, as a ratio.
+
+- decode: load_image on large JPEGs (JPEG draft decoding) vs full decode + the same resize;
+- build: --build packing on every core vs one process;
+- pred: batched prediction vs one image per forward pass (as the original did);
+- train: training steps streamed from LevelDB vs the same batches already in memory.
+Training and prediction use the real model with a 4096-tag head (random weights: speed does not
+depend on them). One JSON line per measurement on stderr, a markdown table on stdout.
+
+    python -m bench.speed
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from alti2v import synthetic
+from alti2v.images import RESIZE_FILTERS, load_image
+from alti2v.layout import DataDir
+from alti2v.store import BuildSettings, build_dataset
+from alti2v.vocabulary import build_vocabulary
+
+
+def timed(function, *args) -> float:
+    started = time.perf_counter()
+    function(*args)
+    return time.perf_counter() - started
+
+
+def bench_decode(folder: Path, count: int) -> dict:
+    paths = []
+    for index in range(count):
+        image, _, _ = synthetic.draw_post(0, index + 1)
+        path = folder / f"large{index}.jpg"
+        image.convert("RGB").resize((2400, 1800)).save(path, quality=90)
+        paths.append(path)
+
+    def ours():
+        for path in paths:
+            load_image(path)
+
+    def full_decode():
+        for path in paths:
+            with Image.open(path) as image:
+                np.asarray(image.convert("RGB").resize((150, 150), RESIZE_FILTERS["area"]))
+
+    return rate("decode 2400x1800 JPEG", count, "img", timed(ours), timed(full_decode))
+
+
+def bench_build(folder: Path, count: int) -> dict:
+    data = DataDir(folder / "data")
+    data.imgs.mkdir(parents=True)
+    for post_id in range(1, count + 1):
+        # Danbooru's default download, the "sample", is a JPEG about 850 px wide.
+        image, tags, _ = synthetic.draw_post(3, post_id)
+        image.convert("RGB").resize((850, 1100)).save(data.imgs / f"{post_id}.jpg", quality=90)
+        (data.imgs / f"{post_id}.txt").write_text(" ".join(tags))
+    build_vocabulary(data, quiet=True)
+    seconds = {}
+    for workers in (0, 1):
+        shutil.rmtree(data.db, ignore_errors=True)
+        settings = BuildSettings(workers=workers)
+        seconds[workers] = timed(build_dataset, data, settings, True)
+    label = f"build, {os.cpu_count()} processes vs 1"
+    return rate(label, count, "post", seconds[0], seconds[1]), data
+
+
+def bench_pred(folder: Path, count: int) -> dict:
+    from alti2v.model import build_model
+    from alti2v.models import LoadedModel
+    from alti2v.predict import predict_files
+
+    paths = [str(path) for path in sorted(folder.glob("large*.jpg"))][:count]
+    tags = [f"tag{index}" for index in range(4096)]
+    info = {"image_size": 150, "resize": "area", "preprocess": "vgg"}
+    loaded = LoadedModel(build_model(len(tags), weights=None), tags, info)
+    list(predict_files(loaded, paths[:2], batch_size=2))  # compile outside the timing
+    list(predict_files(loaded, paths[:1], batch_size=1))
+    batched = timed(lambda: list(predict_files(loaded, paths, batch_size=16)))
+    single = timed(lambda: list(predict_files(loaded, paths, batch_size=1)))
+    return rate("pred, batches of 16 vs 1", len(paths), "img", batched, single)
+
+
+def bench_train(data: DataDir, steps: int) -> dict:
+    import keras
+
+    from alti2v.batches import PostBatches
+    from alti2v.model import build_model
+    from alti2v.store import open_db, record_keys
+
+    db = open_db(data.db)
+    keys = record_keys(db, "train")[: 16 * steps]
+    batches = PostBatches(db, keys, 16, 4096, "vgg")
+    in_memory = [batches[index] for index in range(len(batches))]
+    model = build_model(4096, weights=None)
+    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="binary_crossentropy")
+    model.fit(batches, epochs=1, verbose=0, steps_per_epoch=1)  # trace outside the timing
+    streamed = timed(lambda: model.fit(batches, epochs=1, verbose=0))
+    memory = timed(lambda: [model.train_on_batch(x, y) for x, y in in_memory])
+    db.close()
+    return rate("train, LevelDB stream vs in memory", len(keys), "img", streamed, memory)
+
+
+def rate(label: str, count: int, unit: str, seconds: float, baseline_seconds: float) -> dict:
+    result = {
+        "benchmark": label,
+        f"{unit}_per_second": round(count / seconds, 2),
+        f"baseline_{unit}_per_second": round(count / baseline_seconds, 2),
+        "speedup": round(baseline_seconds / seconds, 2),
+    }
+    print(json.dumps(result), file=sys.stderr)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=48, help="images for decode and pred")
+    parser.add_argument("--posts", type=int, default=300, help="posts for build")
+    parser.add_argument("--steps", type=int, default=4, help="training steps of 16 images")
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        results = [bench_decode(folder, args.images)]
+        build_result, data = bench_build(folder, args.posts)
+        results += [build_result, bench_pred(folder, args.images), bench_train(data, args.steps)]
+    print("| benchmark | ours | baseline | speed-up |\n|---|---|---|---|")
+    for result in results:
+        ours, baseline = (value for key, value in result.items() if key.endswith("per_second"))
+        unit = next(key for key in result if key.endswith("per_second")).split("_")[0]
+        print(f"| {result['benchmark']} | {ours} {unit}/s | {baseline} {unit}/s | "
+              f"{result['speedup']}x |")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
