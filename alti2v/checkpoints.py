@@ -29,7 +29,7 @@ class TrainState:
     num_tags: int
     epoch: int = 0  # completed epochs
     step: int = 0  # batches of epoch `epoch` already trained
-    loss_sum: float = 0.0  # sum of batch losses in the unfinished epoch
+    loss_sum: float = 0.0  # loss summed over the images of the unfinished epoch
     train_seconds: float = 0.0  # in the unfinished epoch
     best_map: float | None = None
     best_checkpoint: str | None = None

@@ -80,7 +80,7 @@ def load_image(
         raise ImageError(path, "unreadable", f"cannot decode image ({error})") from error
     finally:
         # A Pillow global: restore it, or a small max_pixels breaks every later Image.open.
-        pass  # TEMP
+        Image.MAX_IMAGE_PIXELS = previous_limit
 
 
 def _oversized(image: Image.Image, max_pixels: int) -> str:

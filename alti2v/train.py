@@ -74,9 +74,6 @@ def train(data: DataDir, config: TrainConfig, fresh: bool = False, quiet: bool =
     tags = load_vocabulary(data.vocab)
     vocab_hash = vocabulary_hash(tags)
     checkpoints = data.training / "checkpoints"
-    if fresh and checkpoints.exists():
-        log.info("--fresh: removing the checkpoints in %s", checkpoints)
-        shutil.rmtree(checkpoints)
     db = open_db(data.db)
     try:
         meta = read_meta(db) or {}
@@ -86,6 +83,9 @@ def train(data: DataDir, config: TrainConfig, fresh: bool = False, quiet: bool =
         train_keys, eval_keys = record_keys(db, "train"), record_keys(db, "eval")
         if not train_keys:
             raise TrainError(f"{data.db} has no training images; add posts and run --build")
+        if fresh and checkpoints.exists():
+            log.info("--fresh: removing the checkpoints in %s", checkpoints)
+            shutil.rmtree(checkpoints)
         model, state, config = _start_or_resume(checkpoints, config, tags, vocab_hash)
         trainer = _EpochTrainer(db, model, config, len(tags), checkpoints, quiet)
         while state.epoch < config.epochs:
@@ -114,6 +114,13 @@ def _start_or_resume(
         )
     # Architecture, optimizer and schedule come from the checkpoint; only --epochs may change.
     resumed = replace(TrainConfig(**state.config), epochs=config.epochs)
+    if resumed.schedule == "cosine" and state.config["epochs"] != resumed.epochs:
+        log.warning(
+            "the cosine schedule of %s decays over its first %d epochs; past them the "
+            "learning rate stays at 0 (train with --fresh to plan %d)",
+            checkpoint, state.config["epochs"], resumed.epochs,
+        )  # fmt: skip
+    state.config = asdict(resumed)  # so checkpoints and model.json record the new --epochs
     log.info(
         "resuming from %s: %d of %d epochs done, batch %d of the next",
         checkpoint, state.epoch, resumed.epochs, state.step,
@@ -167,7 +174,9 @@ class _EpochTrainer:
                 self.batches(remaining), epochs=1, verbose=0, shuffle=False, callbacks=[watch]
             )
             state.step += watch.batches
-            state.loss_sum += watch.loss_sum
+            # Keras averages the loss over images, so weight each call by the images it saw.
+            images_seen = min(watch.batches * config.batch_size, len(remaining))
+            state.loss_sum += watch.mean_loss * images_seen
             state.train_seconds += watch.seconds
             if state.step < steps_per_epoch:  # stopped early to checkpoint
                 save_checkpoint(self.checkpoints, self.model, state)
@@ -175,7 +184,7 @@ class _EpochTrainer:
         images_per_second = len(train_keys) / max(state.train_seconds, 1e-9)
         row = {
             "epoch": state.epoch + 1,
-            "train_loss": state.loss_sum / steps_per_epoch,
+            "train_loss": state.loss_sum / len(train_keys),
             **{f"eval_{name}": value for name, value in self.evaluate(eval_keys).items()},
             "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
             "images_per_second": images_per_second,
@@ -234,18 +243,17 @@ class _BatchWatch(keras.callbacks.Callback):
         self.progress = progress
         self.checkpoint_seconds = checkpoint_seconds
         self.batches = 0
-        self.loss_sum = 0.0
+        self.mean_loss = 0.0
         self.started = time.perf_counter()
         self.seconds = 0.0
 
     def on_train_batch_end(self, batch, logs=None):
         # Keras reports the running mean of the loss over this fit() call.
-        mean_loss = float(logs["loss"])
+        self.mean_loss = float(logs["loss"])
         self.batches = batch + 1
-        self.loss_sum = mean_loss * self.batches
         self.seconds = time.perf_counter() - self.started
         self.progress.update()
-        self.progress.set_postfix(loss=f"{mean_loss:.4f}", refresh=False)
+        self.progress.set_postfix(loss=f"{self.mean_loss:.4f}", refresh=False)
         if self.seconds > self.checkpoint_seconds:
             self.model.stop_training = True
 

@@ -1,0 +1,280 @@
+"""End-to-end tests of alt_i2v.py on tiny synthetic data: each mode's exact output and files,
+--pred's formats and failures, the modes combined, --help, and the one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from alti2v import synthetic
+from alti2v.layout import iter_posts
+from alti2v.store import split_of
+from alti2v.train import HISTORY_COLUMNS
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PRED_PROBABILITY = r"\d\.\d{6}"
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The CLI's own error lines (TensorFlow may add start-up chatter to stderr)."""
+    return [line for line in stderr.splitlines() if line.startswith("alt_i2v.py:")]
+
+
+@pytest.fixture(scope="module")
+def images(trained) -> list[str]:
+    """Two images of the trained data, as a user would name them."""
+    return [str(post.image) for post in list(iter_posts(trained.data_dir / "imgs"))[:2]]
+
+
+@pytest.fixture(scope="module")
+def broken_image(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("broken") / "broken.jpg"
+    path.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    return str(path)
+
+
+# --- the modes, one at a time (their runs are the session's `trained` fixture) ---------------
+
+
+@pytest.mark.slow
+def test_maeshori_prints_a_summary_and_writes_the_vocabulary(trained) -> None:
+    data_dir = trained.data_dir
+    distinct = {label for post in iter_posts(data_dir / "imgs") for label in post.labels()}
+    assert trained.maeshori.stdout == (
+        f"maeshori: {trained.vocab_size} tags from {trained.post_count} posts "
+        f"({len(distinct)} distinct) -> {data_dir / 'vocab.txt'}\n"
+    )
+    tags = (data_dir / "vocab.txt").read_text().splitlines()
+    meta = json.loads((data_dir / "vocab.json").read_text())
+    assert len(tags) == trained.vocab_size
+    assert set(tags) <= distinct
+    assert meta["num_tags"] == trained.vocab_size
+    assert set(meta["counts"]) == set(tags)
+
+
+@pytest.mark.slow
+def test_build_prints_its_counts(trained) -> None:
+    data_dir = trained.data_dir
+    num_eval = sum(split_of(post.post_id, 0.2) == "eval" for post in iter_posts(data_dir / "imgs"))
+    assert trained.build.stdout == (
+        f"build: packed {trained.post_count}, already packed 0, skipped 0; "
+        f"train {trained.post_count - num_eval}, eval {num_eval} -> {data_dir / 'dataset.ldb'}\n"
+    )
+    assert (data_dir / "dataset.ldb").is_dir()
+
+
+@pytest.mark.slow
+def test_train_writes_history_checkpoints_and_a_model(trained) -> None:
+    data_dir = trained.data_dir
+    folder = trained.model_folder
+    assert trained.train.stdout == f"train: model saved to {folder}\n"
+    assert "starting a new run" in trained.train.stderr
+
+    with (data_dir / "training" / "history.csv").open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+    assert tuple(reader.fieldnames) == HISTORY_COLUMNS
+    assert [row["epoch"] for row in rows] == ["1", "2"]
+    for row in rows:
+        assert 0 <= float(row["eval_map"]) <= 1
+        assert float(row["train_loss"]) > 0
+
+    checkpoints = data_dir / "training" / "checkpoints"
+    assert trained.final_checkpoint.is_dir()
+    for checkpoint in checkpoints.iterdir():
+        assert sorted(path.name for path in checkpoint.iterdir()) == ["model.keras", "state.json"]
+
+    assert folder.parent == data_dir / "models"
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "model.json",
+        "model.keras",
+        "vocab.txt",
+    ]
+    assert (folder / "vocab.txt").read_text() == (data_dir / "vocab.txt").read_text()
+    info = json.loads((folder / "model.json").read_text())
+    assert info["num_tags"] == trained.vocab_size
+    assert (info["image_size"], info["resize"], info["preprocess"]) == (150, "area", "vgg")
+    assert set(info["metrics"]) == set(HISTORY_COLUMNS)
+
+
+# --- --pred -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_pred_text_lines_top_k_and_a_broken_file(trained, alt_i2v, images, broken_image):
+    result = alt_i2v(
+        "--pred", images[0], broken_image, images[1],
+        "--top-k", 3, "--data-dir", trained.data_dir,
+        expect=1,
+    )  # fmt: skip
+    tags = set((trained.data_dir / "vocab.txt").read_text().splitlines())
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 * 3
+    for image, chunk in ((images[0], lines[:3]), (images[1], lines[3:])):
+        probabilities = []
+        for line in chunk:
+            match = re.fullmatch(rf"{re.escape(image)} tag=(\S+) prob=({PRED_PROBABILITY})", line)
+            assert match, line
+            assert match.group(1) in tags
+            probabilities.append(float(match.group(2)))
+        assert probabilities == sorted(probabilities, reverse=True)
+        assert len({line.split()[1] for line in chunk}) == 3
+    assert broken_image not in result.stdout
+    broken_lines = [line for line in result.stderr.splitlines() if broken_image in line]
+    assert len(broken_lines) == 1, result.stderr
+    assert broken_lines[0].startswith(f"{broken_image}: cannot decode image (")
+    assert broken_lines[0].endswith("; not tagged")
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def all_tags_json(trained, alt_i2v, images, broken_image) -> subprocess.CompletedProcess:
+    return alt_i2v(
+        "--pred", images[0], broken_image, images[1],
+        "--json", "--top-k", 0, "--data-dir", trained.data_dir,
+        expect=1,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_pred_json_lines(trained, all_tags_json, images, broken_image) -> None:
+    records = [json.loads(line) for line in all_tags_json.stdout.splitlines()]
+    assert [record["image"] for record in records] == [images[0], broken_image, images[1]]
+    tags = (trained.data_dir / "vocab.txt").read_text().splitlines()
+    for record in (records[0], records[2]):
+        assert set(record) == {"image", "tags"}
+        assert sorted(item["tag"] for item in record["tags"]) == sorted(tags)  # --top-k 0: all
+        probabilities = [item["prob"] for item in record["tags"]]
+        assert probabilities == sorted(probabilities, reverse=True)
+        assert all(0 <= probability <= 1 for probability in probabilities)
+    assert set(records[1]) == {"image", "error"}
+    assert records[1]["error"].startswith(f"{broken_image}: cannot decode image")
+    assert "Traceback" not in all_tags_json.stderr
+
+
+@pytest.mark.slow
+def test_pred_threshold_keeps_only_likely_tags(trained, alt_i2v, images, all_tags_json):
+    everything = json.loads(all_tags_json.stdout.splitlines()[0])["tags"]
+    probabilities = sorted(item["prob"] for item in everything)
+    # Halfway between two neighbouring probabilities, so rounding cannot move a tag across.
+    threshold = (probabilities[3] + probabilities[4]) / 2
+    result = alt_i2v(
+        "--pred", images[0], "--top-k", 0, "--threshold", threshold,
+        "--data-dir", trained.data_dir,
+    )  # fmt: skip
+    expected = [item for item in everything if item["prob"] >= threshold]
+    assert 0 < len(expected) < len(everything)
+    assert result.stdout == "".join(
+        f"{images[0]} tag={item['tag']} prob={item['prob']:.6f}\n" for item in expected
+    )
+
+
+# --- all modes together -------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_all_modes_in_one_command_run_in_order(tmp_path: Path, alt_i2v) -> None:
+    synthetic.generate(tmp_path / "imgs", 12, seed=2)
+    image = str(next(iter_posts(tmp_path / "imgs")).image)
+    result = alt_i2v(
+        "--pred", image, "--train", "--build", "--maeshori",
+        "--vocab-size", 5, "--epochs", 1, "--batch-size", 8, "--weights", "none",
+        "--top-k", 2, "--data-dir", tmp_path,
+    )  # fmt: skip
+    lines = result.stdout.splitlines()
+    assert len(lines) == 5, result.stdout
+    assert lines[0].startswith("maeshori: 5 tags from 12 posts")
+    assert lines[1].startswith("build: packed 12, already packed 0, skipped 0;")
+    (model_folder,) = (tmp_path / "models").iterdir()
+    assert lines[2] == f"train: model saved to {model_folder}"
+    for line in lines[3:]:
+        assert re.fullmatch(rf"{re.escape(image)} tag=\S+ prob={PRED_PROBABILITY}", line), line
+
+
+# --- help and errors ----------------------------------------------------------------------
+
+EVERY_FLAG = (
+    "--maeshori", "--build", "--train", "--pred", "--data-dir", "--quiet",
+    "--vocab-size", "--min-count", "--filter",
+    "--resize", "--image-size", "--eval-fraction", "--workers",
+    "--epochs", "--batch-size", "--learning-rate", "--warmup-epochs", "--schedule", "--freeze",
+    "--weights", "--preprocess", "--seed", "--checkpoint-minutes", "--fresh",
+    "--model", "--top-k", "--threshold", "--json", "--pred-batch-size",
+)  # fmt: skip
+
+
+def test_help_lists_every_flag_without_importing_tensorflow() -> None:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", str(PROJECT_ROOT / "alt_i2v.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=PROJECT_ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    for flag in EVERY_FLAG:
+        assert re.search(rf"^\s+{flag}\b", result.stdout, re.MULTILINE), flag
+    assert "(default: 4096)" in result.stdout  # --vocab-size
+    imported = result.stderr  # -X importtime lists every module imported
+    assert "PIL" in imported  # so the listing works
+    for heavy in ("tensorflow", "keras", "plyvel"):
+        assert heavy not in imported, heavy
+
+
+def test_no_mode_is_a_usage_error(tmp_path: Path, alt_i2v) -> None:
+    result = alt_i2v("--data-dir", tmp_path, expect=2)
+    assert result.stderr.startswith("usage: alt_i2v.py")
+    assert result.stderr.endswith(
+        "alt_i2v.py: error: choose at least one mode: "
+        "--maeshori, --build, --train, --pred FILE...\n"
+    )
+    assert result.stdout == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_negative_top_k_is_refused(tmp_path: Path, alt_i2v) -> None:
+    result = alt_i2v("--pred", "x.png", "--top-k", -1, "--data-dir", tmp_path, expect=2)
+    assert error_lines(result.stderr) == ["alt_i2v.py: error: --top-k must be 0 (all) or more"]
+
+
+def test_maeshori_without_imgs_is_one_line(tmp_path: Path, alt_i2v) -> None:
+    result = alt_i2v("--maeshori", "--data-dir", tmp_path, expect=2)
+    assert result.stderr == (
+        f"alt_i2v.py: error: {tmp_path / 'imgs'}: no such folder; "
+        "put posts there (danbooru_datasetgenerator.py) first\n"
+    )
+
+
+def test_build_without_vocabulary_is_one_line(tmp_path: Path, alt_i2v) -> None:
+    result = alt_i2v("--build", "--data-dir", tmp_path, expect=2)
+    assert result.stderr == (
+        f"alt_i2v.py: error: {tmp_path / 'vocab.txt'}: no vocabulary; run --maeshori first\n"
+    )
+    assert result.stdout == ""
+
+
+@pytest.mark.slow
+def test_pred_without_a_model_is_one_line(tmp_path: Path, alt_i2v) -> None:
+    result = alt_i2v("--pred", "x.png", "--data-dir", tmp_path, expect=2)
+    assert "Traceback" not in result.stderr
+    assert error_lines(result.stderr) == [
+        f"alt_i2v.py: error: {tmp_path / 'models'}: no trained model; "
+        "run --train or give --model PATH"
+    ]
+    assert result.stdout == ""
+
+
+@pytest.mark.slow
+def test_train_without_dataset_is_one_line(tmp_path: Path, alt_i2v) -> None:
+    (tmp_path / "vocab.txt").write_text("1girl\nsolo\n")
+    result = alt_i2v("--train", "--weights", "none", "--data-dir", tmp_path, expect=2)
+    assert "Traceback" not in result.stderr
+    assert error_lines(result.stderr) == [
+        f"alt_i2v.py: error: {tmp_path / 'dataset.ldb'}: no dataset; run --build first"
+    ]

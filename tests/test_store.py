@@ -1,0 +1,355 @@
+"""Tests for --build (alti2v.store) and the batches read back from it (alti2v.batches): the split
+by post id, records with the right pixels and labels, resuming a build (also after SIGKILL),
+starting over when the inputs change, skips counted by reason, and the shuffled epochs."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from alti2v import synthetic
+from alti2v.batches import PostBatches, epoch_order, multi_hot
+from alti2v.images import load_image, to_model_input
+from alti2v.layout import DataDir, iter_posts
+from alti2v.store import (
+    BuildSettings,
+    StoreError,
+    build_dataset,
+    count_records,
+    open_db,
+    read_meta,
+    record_key,
+    record_keys,
+    split_of,
+    unpack_record,
+)
+from alti2v.vocabulary import VocabularyError, build_vocabulary, load_vocabulary
+
+IMAGE_SIZE = 32  # small records keep these tests fast; nothing here depends on the size
+SETTINGS = BuildSettings(image_size=IMAGE_SIZE, resize="area", eval_fraction=0.3, workers=1)
+TAG_LISTS = (
+    "1girl solo long_hair smile",
+    "1girl solo short_hair",
+    "2girls multiple_girls long_hair",
+    "1girl solo long_hair hat",
+    "2girls multiple_girls smile",
+)
+POST_COUNT = 20
+
+
+def write_post(imgs: Path, post_id: int, tags: str, rating: str | None = "g") -> None:
+    colour = ((post_id * 53) % 256, (post_id * 97) % 256, (post_id * 31) % 256)
+    image = Image.new("RGB", (40 + post_id, 30), colour)
+    image.paste((255, 255, 255), (0, 0, 10, 10))
+    image.save(imgs / f"{post_id}.png")
+    (imgs / f"{post_id}.txt").write_text(tags + "\n")
+    if rating is not None:
+        (imgs / f"{post_id}.json").write_text(json.dumps({"id": post_id, "rating": rating}))
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> DataDir:
+    """POST_COUNT small posts and their whole vocabulary."""
+    data = DataDir(tmp_path)
+    data.imgs.mkdir()
+    for post_id in range(1, POST_COUNT + 1):
+        write_post(data.imgs, post_id, TAG_LISTS[post_id % len(TAG_LISTS)], "gs"[post_id % 2])
+    build_vocabulary(data, quiet=True)
+    return data
+
+
+def stored_records(data: DataDir) -> dict[bytes, tuple[np.ndarray, list[int]]]:
+    db = open_db(data.db)
+    try:
+        return {
+            key: unpack_record(value)
+            for key, value in db.iterator()
+            if key.startswith((b"train/", b"eval/"))
+        }
+    finally:
+        db.close()
+
+
+def expected_key(post_id: str, eval_fraction: float = SETTINGS.eval_fraction) -> bytes:
+    return record_key(split_of(post_id, eval_fraction), post_id)
+
+
+def test_split_of_is_deterministic_and_near_the_fraction() -> None:
+    post_ids = [str(post_id) for post_id in range(1, 2001)]
+    splits = [split_of(post_id, 0.2) for post_id in post_ids]
+    assert splits == [split_of(post_id, 0.2) for post_id in post_ids]
+    assert set(splits) == {"train", "eval"}
+    assert 0.17 <= splits.count("eval") / len(splits) <= 0.23
+    assert all(split_of(post_id, 0.0) == "train" for post_id in post_ids)
+
+
+def test_split_of_grows_by_moving_posts_to_eval_only() -> None:
+    post_ids = [str(post_id) for post_id in range(1, 501)]
+    small = {post_id for post_id in post_ids if split_of(post_id, 0.1) == "eval"}
+    large = {post_id for post_id in post_ids if split_of(post_id, 0.3) == "eval"}
+    assert small < large
+
+
+def test_build_packs_every_post_with_its_pixels_and_labels(data: DataDir) -> None:
+    summary = build_dataset(data, SETTINGS, quiet=True)
+    posts = list(iter_posts(data.imgs))
+    num_eval = sum(split_of(post.post_id, SETTINGS.eval_fraction) == "eval" for post in posts)
+    assert 0 < num_eval < POST_COUNT
+    assert summary == {
+        "packed": POST_COUNT,
+        "already_packed": 0,
+        "skipped": {},
+        "num_train": POST_COUNT - num_eval,
+        "num_eval": num_eval,
+    }
+    tags = load_vocabulary(data.vocab)
+    records = stored_records(data)
+    assert set(records) == {expected_key(post.post_id) for post in posts}
+    for post in posts:
+        pixels, labels = records[expected_key(post.post_id)]
+        assert pixels.dtype == np.uint8
+        assert pixels.shape == (IMAGE_SIZE, IMAGE_SIZE, 3)
+        np.testing.assert_array_equal(pixels, load_image(post.image, IMAGE_SIZE, "area"))
+        assert [tags[label] for label in labels] == post.labels()
+
+
+def test_meta_records_what_the_records_depend_on(data: DataDir) -> None:
+    build_dataset(data, SETTINGS, quiet=True)
+    db = open_db(data.db)
+    try:
+        meta = read_meta(db)
+        assert count_records(db) == {
+            "train": len(record_keys(db, "train")),
+            "eval": len(record_keys(db, "eval")),
+        }
+    finally:
+        db.close()
+    vocab_meta = json.loads(data.vocab_meta.read_text())
+    assert meta == {
+        "vocab_hash": vocab_meta["hash"],
+        "num_tags": vocab_meta["num_tags"],
+        "image_size": IMAGE_SIZE,
+        "resize": "area",
+        "eval_fraction": SETTINGS.eval_fraction,
+    }
+
+
+def test_second_build_packs_nothing(data: DataDir) -> None:
+    build_dataset(data, SETTINGS, quiet=True)
+    before = stored_records(data)
+    summary = build_dataset(data, SETTINGS, quiet=True)
+    assert (summary["packed"], summary["already_packed"]) == (0, POST_COUNT)
+    after = stored_records(data)
+    assert after.keys() == before.keys()
+
+
+def test_new_posts_are_added_to_a_built_dataset(data: DataDir) -> None:
+    build_dataset(data, SETTINGS, quiet=True)
+    write_post(data.imgs, 100, TAG_LISTS[0])
+    summary = build_dataset(data, SETTINGS, quiet=True)
+    assert (summary["packed"], summary["already_packed"]) == (1, POST_COUNT)
+    assert expected_key("100") in stored_records(data)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"resize": "nearest"},
+        {"image_size": IMAGE_SIZE + 8},
+        {"eval_fraction": 0.5},
+    ],
+)
+def test_changed_settings_pack_everything_again(data: DataDir, change: dict) -> None:
+    build_dataset(data, SETTINGS, quiet=True)
+    settings = BuildSettings(**{**SETTINGS.__dict__, **change})
+    summary = build_dataset(data, settings, quiet=True)
+    assert (summary["packed"], summary["already_packed"]) == (POST_COUNT, 0)
+    records = stored_records(data)
+    assert len(records) == POST_COUNT
+    image_size = settings.image_size
+    assert all(pixels.shape == (image_size, image_size, 3) for pixels, _ in records.values())
+    post_ids = [post.post_id for post in iter_posts(data.imgs)]
+    assert set(records) == {expected_key(post_id, settings.eval_fraction) for post_id in post_ids}
+
+
+def test_changed_vocabulary_packs_everything_again(data: DataDir) -> None:
+    build_dataset(data, SETTINGS, quiet=True)
+    build_vocabulary(data, vocab_size=3, quiet=True)
+    tags = load_vocabulary(data.vocab)
+    summary = build_dataset(data, SETTINGS, quiet=True)
+    assert summary["already_packed"] == 0
+    assert summary["packed"] + sum(summary["skipped"].values()) == POST_COUNT
+    for _, labels in stored_records(data).values():
+        assert labels
+        assert all(0 <= label < len(tags) for label in labels)
+
+
+def test_skips_are_counted_by_reason_and_the_rest_is_packed(data: DataDir) -> None:
+    (data.imgs / "50.png").write_bytes(b"this is not an image")
+    (data.imgs / "50.txt").write_text("1girl solo\n")
+    (data.imgs / "51.txt").write_text("1girl solo\n")  # tags without an image
+    # No .json (so no rating tag) and no tag that is in the vocabulary:
+    write_post(data.imgs, 52, "very_rare_tag", rating=None)
+    build_vocabulary(data, min_count=2, quiet=True)
+    assert "very_rare_tag" not in load_vocabulary(data.vocab)
+    summary = build_dataset(data, SETTINGS, quiet=True)
+    assert summary["skipped"] == {"unreadable": 1, "no image": 1, "no vocabulary tag": 1}
+    assert summary["packed"] == POST_COUNT
+    records = stored_records(data)
+    assert len(records) == POST_COUNT
+    assert not {expected_key(post_id) for post_id in ("50", "51", "52")} & set(records)
+
+
+def test_posts_outside_the_vocabulary_filter_are_skipped(data: DataDir) -> None:
+    build_vocabulary(data, filter_tag="2girls", quiet=True)
+    summary = build_dataset(data, SETTINGS, quiet=True)
+    with_tag = sum("2girls" in post.labels() for post in iter_posts(data.imgs))
+    assert summary["packed"] == with_tag
+    assert summary["skipped"] == {"filtered out": POST_COUNT - with_tag}
+
+
+def test_build_without_vocabulary(tmp_path: Path) -> None:
+    with pytest.raises(VocabularyError, match="run --maeshori first"):
+        build_dataset(DataDir(tmp_path), SETTINGS, quiet=True)
+
+
+def test_open_db_without_dataset(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match=f"^{tmp_path / 'dataset.ldb'}: no dataset"):
+        open_db(tmp_path / "dataset.ldb")
+
+
+# --- a build killed mid-run ---------------------------------------------------------------
+
+KILL_POST_COUNT = 150
+LARGE_SIDE = 1200  # pixels: large images decode slowly enough to kill the build midway
+SOURCE_POSTS = 5
+
+
+def write_slow_posts(imgs: Path, scratch: Path) -> None:
+    """KILL_POST_COUNT posts made of a few synthetic ones, their images enlarged."""
+    imgs.mkdir(parents=True)
+    synthetic.generate(scratch, SOURCE_POSTS, seed=3)
+    for source in iter_posts(scratch):
+        with Image.open(source.image) as image:
+            enlarged = image.convert("RGB").resize((LARGE_SIDE, LARGE_SIDE))
+        enlarged.save(scratch / f"large-{source.post_id}.png")
+    for post_id in range(1, KILL_POST_COUNT + 1):
+        source_id = (post_id - 1) % SOURCE_POSTS + 1
+        shutil.copyfile(scratch / f"large-{source_id}.png", imgs / f"{post_id}.png")
+        shutil.copyfile(scratch / f"{source_id}.json", imgs / f"{post_id}.json")
+        shutil.copyfile(scratch / f"{source_id}.txt", imgs / f"{post_id}.txt")
+
+
+def packing_progress(stderr: bytes) -> int:
+    """The largest count the "packing" progress bar has shown."""
+    counts = re.findall(rb"packing:[^\r\n]*?\| *(\d+)/\d+", stderr)
+    return max((int(count) for count in counts), default=0)
+
+
+@pytest.mark.slow
+def test_build_killed_mid_run_resumes_and_packs_every_post_once(
+    tmp_path: Path, start_alt_i2v, alt_i2v
+) -> None:
+    data = DataDir(tmp_path / "data")
+    write_slow_posts(data.imgs, tmp_path / "scratch")
+    build_vocabulary(data, vocab_size=10, quiet=True)
+    arguments = ("--build", "--workers", 1, "--data-dir", data.root)
+
+    process = start_alt_i2v(*arguments)
+    stderr = bytearray()
+
+    def read_stderr() -> None:
+        for chunk in iter(lambda: process.stderr.read1(4096), b""):
+            stderr.extend(chunk)
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    # Past the first write batch (64 posts) and well before the end, kill it.
+    deadline = time.monotonic() + 120
+    while packing_progress(bytes(stderr)) < 70:
+        assert process.poll() is None, bytes(stderr).decode(errors="replace")
+        assert time.monotonic() < deadline, "the build showed no progress"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    reader.join()
+    process.stdout.close()
+    process.stderr.close()
+    assert process.returncode == -signal.SIGKILL
+
+    result = alt_i2v(*arguments)
+    match = re.fullmatch(
+        r"build: packed (\d+), already packed (\d+), skipped 0; train (\d+), eval (\d+) -> (.+)\n",
+        result.stdout,
+    )
+    assert match, result.stdout
+    packed, already, num_train, num_eval = (int(match.group(number)) for number in range(1, 5))
+    assert match.group(5) == str(data.db)
+    assert packed + already == KILL_POST_COUNT
+    assert already >= 64  # the first write batch survived the kill
+    assert packed >= 1  # and the kill came before the last one
+    assert num_train + num_eval == KILL_POST_COUNT
+
+    tags = load_vocabulary(data.vocab)
+    records = stored_records(data)  # the database opens after the kill
+    expected = {expected_key(str(post_id), 0.2) for post_id in range(1, KILL_POST_COUNT + 1)}
+    assert set(records) == expected  # every post once, in its one split
+    posts = {post.post_id: post for post in iter_posts(data.imgs)}
+    for key, (pixels, labels) in records.items():
+        assert pixels.shape == (150, 150, 3), key
+        post = posts[key.decode().split("/")[1]]
+        assert [tags[label] for label in labels] == [tag for tag in post.labels() if tag in tags]
+
+
+# --- batches ------------------------------------------------------------------------------
+
+
+def test_post_batches_shapes_and_values(data: DataDir) -> None:
+    build_dataset(data, SETTINGS, quiet=True)
+    num_tags = len(load_vocabulary(data.vocab))
+    records = stored_records(data)
+    db = open_db(data.db)
+    try:
+        keys = epoch_order(record_keys(db, "train"), seed=0, epoch=0)
+        batches = PostBatches(db, keys, batch_size=4, num_tags=num_tags, preprocess="vgg")
+        assert len(batches) == -(-len(keys) // 4)
+        for index in range(len(batches)):
+            images, targets = batches[index]
+            chosen = keys[index * 4 : (index + 1) * 4]
+            assert images.shape == (len(chosen), IMAGE_SIZE, IMAGE_SIZE, 3)
+            assert images.dtype == np.float32
+            assert targets.shape == (len(chosen), num_tags)
+            assert targets.dtype == np.float32
+            for row, key in enumerate(chosen):
+                pixels, labels = records[key]
+                np.testing.assert_array_equal(images[row], to_model_input(pixels, "vgg"))
+                np.testing.assert_array_equal(targets[row], multi_hot(labels, num_tags))
+        assert len(keys) % 4 != 0  # so the last batch above was a short one
+    finally:
+        db.close()
+
+
+def test_multi_hot() -> None:
+    np.testing.assert_array_equal(multi_hot([0, 3], 5), [1, 0, 0, 1, 0])
+    np.testing.assert_array_equal(multi_hot([], 3), [0, 0, 0])
+
+
+def test_epoch_order_is_a_permutation_by_seed_and_epoch() -> None:
+    keys = [f"train/{post_id}".encode() for post_id in range(50)]
+    first = epoch_order(keys, seed=0, epoch=0)
+    assert sorted(first) == sorted(keys)
+    assert len(set(first)) == len(keys)
+    assert first != keys
+    assert epoch_order(keys, seed=0, epoch=0) == first
+    assert epoch_order(keys, seed=0, epoch=1) != first
+    assert epoch_order(keys, seed=1, epoch=0) != first
+    assert epoch_order(keys, seed=0, epoch=7) == epoch_order(list(keys), seed=0, epoch=7)

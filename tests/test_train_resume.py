@@ -1,0 +1,232 @@
+"""Resuming --train in a fresh process: after an epoch, after a SIGKILL inside an epoch (with a
+checkpoint after every batch), and refused after the vocabulary changed. A resumed run must end
+with the weights, optimizer step and epoch of a run that was never interrupted."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from alti2v.checkpoints import latest_checkpoint
+from alti2v.layout import iter_posts
+from alti2v.models import find_model, load_model
+from alti2v.predict import predict_files
+
+pytestmark = pytest.mark.slow
+
+FIRST_CHECKPOINT = "e0001-s0000000"
+TOLERANCE = {"rtol": 1e-5, "atol": 1e-6}  # CPU training here is reproducible to the bit
+
+
+def checkpoints_of(data_dir: Path) -> Path:
+    return data_dir / "training" / "checkpoints"
+
+
+def read_history(data_dir: Path) -> list[dict[str, str]]:
+    with (data_dir / "training" / "history.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def read_state(checkpoint: Path) -> dict:
+    return json.loads((checkpoint / "state.json").read_text())
+
+
+def load_keras(folder: Path) -> keras.Model:
+    return keras.models.load_model(folder / "model.keras")
+
+
+def iterations(model: keras.Model) -> int:
+    return int(model.optimizer.iterations.numpy())
+
+
+def assert_same_variables(actual: list, expected: list) -> None:
+    assert [variable.path for variable in actual] == [variable.path for variable in expected]
+    for mine, theirs in zip(actual, expected, strict=True):
+        np.testing.assert_allclose(mine.numpy(), theirs.numpy(), err_msg=mine.path, **TOLERANCE)
+
+
+def assert_same_training_state(actual: keras.Model, expected: keras.Model) -> None:
+    assert iterations(actual) == iterations(expected)
+    assert_same_variables(actual.weights, expected.weights)
+    assert_same_variables(actual.optimizer.variables, expected.optimizer.variables)
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("alt_i2v.py:")]
+
+
+@dataclass(frozen=True)
+class OneEpoch:
+    """A copy of the trained data trained for one epoch; its checkpoint and history kept aside."""
+
+    data_dir: Path
+    output: str  # stderr of the run
+    checkpoint: Path
+    history: list[dict[str, str]]
+
+
+@pytest.fixture(scope="module")
+def one_epoch(trained, alt_i2v, tmp_path_factory: pytest.TempPathFactory) -> OneEpoch:
+    root = tmp_path_factory.mktemp("one_epoch")
+    data_dir = trained.copy_dataset(root / "data")
+    result = alt_i2v("--train", "--epochs", 1, *trained.train_flags, "--data-dir", data_dir)
+    kept = root / FIRST_CHECKPOINT
+    shutil.copytree(checkpoints_of(data_dir) / FIRST_CHECKPOINT, kept)
+    return OneEpoch(data_dir, result.stderr, kept, read_history(data_dir))
+
+
+def test_resume_after_an_epoch_continues_exactly(trained, alt_i2v, one_epoch) -> None:
+    steps = trained.steps_per_epoch
+    assert "starting a new run" in one_epoch.output
+    first = load_keras(one_epoch.checkpoint)
+    assert read_state(one_epoch.checkpoint)["epoch"] == 1
+    assert read_state(one_epoch.checkpoint)["step"] == 0
+    assert iterations(first) == steps
+    (first_export,) = (one_epoch.data_dir / "models").iterdir()
+
+    data_dir = one_epoch.data_dir
+    result = alt_i2v("--train", "--epochs", 2, *trained.train_flags, "--data-dir", data_dir)
+    assert (
+        f"resuming from {checkpoints_of(data_dir) / FIRST_CHECKPOINT}: "
+        "1 of 2 epochs done, batch 0 of the next"
+    ) in result.stderr
+
+    history = read_history(data_dir)
+    assert [row["epoch"] for row in history] == ["1", "2"]
+    timing = ("images_per_second", "seconds")
+    assert {key: value for key, value in history[0].items() if key not in timing} == {
+        key: value for key, value in one_epoch.history[0].items() if key not in timing
+    }
+
+    final_checkpoint = checkpoints_of(data_dir) / "e0002-s0000000"
+    assert (read_state(final_checkpoint)["epoch"], read_state(final_checkpoint)["step"]) == (2, 0)
+    resumed = load_keras(final_checkpoint)
+    assert iterations(resumed) == 2 * steps
+    # The resumed run started from the epoch-1 checkpoint and ends where a run that was never
+    # stopped ends: same weights, same Adam moments, same step.
+    uninterrupted = load_keras(trained.final_checkpoint)
+    assert_same_training_state(resumed, uninterrupted)
+    assert history == [
+        {**row, **{key: mine[key] for key in timing}}
+        for row, mine in zip(read_history(trained.data_dir), history, strict=True)
+    ]
+
+    # The longer run is exported as a new model, not mistaken for the one-epoch export.
+    exported = Path(result.stdout.removeprefix("train: model saved to ").strip())
+    assert exported.parent == data_dir / "models"
+    assert exported != first_export
+    assert json.loads((exported / "model.json").read_text())["epochs"] == 2
+    assert read_state(final_checkpoint)["config"]["epochs"] == 2
+    assert_same_variables(load_keras(exported).weights, load_keras(trained.model_folder).weights)
+
+
+def test_kill_inside_an_epoch_resumes_at_the_checkpointed_batch(
+    trained, alt_i2v, start_alt_i2v, one_epoch, tmp_path: Path
+) -> None:
+    data_dir = trained.copy_dataset(tmp_path / "data")
+    checkpoints = checkpoints_of(data_dir)
+    arguments = (
+        "--train", "--epochs", 1, *trained.train_flags, "--checkpoint-minutes", 0,
+        "--data-dir", data_dir,
+    )  # fmt: skip
+    process = start_alt_i2v(*arguments)
+    deadline = time.monotonic() + 240
+    mid_epoch = re.compile(r"e0000-s(\d{7})")
+    while not any(
+        (match := mid_epoch.fullmatch(path.name)) and int(match.group(1)) > 0
+        for path in (checkpoints.iterdir() if checkpoints.is_dir() else ())
+    ):
+        assert process.poll() is None, process.communicate()[1].decode(errors="replace")
+        assert time.monotonic() < deadline, "no mid-epoch checkpoint appeared"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    assert process.returncode == -signal.SIGKILL
+
+    checkpoint = latest_checkpoint(checkpoints)
+    step = int(mid_epoch.fullmatch(checkpoint.name).group(1))
+    assert 0 < step < trained.steps_per_epoch
+    state = read_state(checkpoint)
+    assert (state["epoch"], state["step"]) == (0, step)
+    assert iterations(load_keras(checkpoint)) == step
+
+    result = alt_i2v(*arguments)
+    assert (
+        f"resuming from {checkpoint}: 0 of 1 epochs done, batch {step} of the next"
+    ) in result.stderr
+    assert sorted(path.name for path in checkpoints.iterdir()) == [FIRST_CHECKPOINT]
+    final = checkpoints / FIRST_CHECKPOINT
+    assert (read_state(final)["epoch"], read_state(final)["step"]) == (1, 0)
+    history = read_history(data_dir)
+    assert [row["epoch"] for row in history] == ["1"]
+    # The epoch's loss, pieced together across the kill, is the uninterrupted epoch's loss.
+    assert float(history[0]["train_loss"]) == pytest.approx(
+        float(one_epoch.history[0]["train_loss"]), rel=1e-5
+    )
+    # No batch was trained twice or skipped: the same state as one uninterrupted epoch.
+    resumed = load_keras(final)
+    assert iterations(resumed) == trained.steps_per_epoch
+    assert_same_training_state(resumed, load_keras(one_epoch.checkpoint))
+
+
+def test_changed_vocabulary_refuses_to_resume_until_fresh(trained, alt_i2v, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    shutil.copytree(trained.data_dir, data_dir)
+    checkpoint = checkpoints_of(data_dir) / trained.final_checkpoint.name
+    new_size = trained.vocab_size - 3
+    alt_i2v(
+        "--maeshori", "--vocab-size", new_size, "--build", "--workers", 1, "--data-dir", data_dir
+    )
+
+    kept = sorted(path.name for path in checkpoint.parent.iterdir())
+    assert checkpoint.name in kept
+
+    flags = (*trained.train_flags, "--data-dir", data_dir)
+    refused = alt_i2v("--train", "--epochs", 3, *flags, expect=2)
+    assert "Traceback" not in refused.stderr
+    assert error_lines(refused.stderr) == [
+        f"alt_i2v.py: error: {checkpoint}: trained on another vocabulary "
+        f"({trained.vocab_size} tags) than vocab.txt ({new_size} tags); "
+        "restore that vocabulary or train with --fresh"
+    ]
+    assert refused.stdout == ""
+    assert sorted(path.name for path in checkpoint.parent.iterdir()) == kept
+
+    fresh = alt_i2v("--train", "--fresh", "--epochs", 1, *flags)
+    assert "removing the checkpoints" in fresh.stderr
+    assert f"starting a new run: {new_size} tags" in fresh.stderr
+    assert sorted(path.name for path in checkpoint.parent.iterdir()) == [FIRST_CHECKPOINT]
+    state = read_state(checkpoint.parent / FIRST_CHECKPOINT)
+    assert (state["epoch"], state["num_tags"]) == (1, new_size)
+    assert [row["epoch"] for row in read_history(data_dir)] == ["1"]
+    exported = load_model(Path(fresh.stdout.removeprefix("train: model saved to ").strip()))
+    assert exported.tags == (data_dir / "vocab.txt").read_text().splitlines()
+    assert exported.model.output_shape == (None, new_size)
+
+
+def test_exported_model_loads_with_its_vocabulary(trained) -> None:
+    folder = trained.model_folder
+    assert find_model(None, trained.data_dir / "models") == folder
+    assert find_model(folder / "model.keras", trained.data_dir / "models") == folder
+    loaded = load_model(folder)
+    assert (folder / "vocab.txt").read_text() == (trained.data_dir / "vocab.txt").read_text()
+    assert loaded.tags == (trained.data_dir / "vocab.txt").read_text().splitlines()
+    assert loaded.model.output_shape == (None, trained.vocab_size)
+    assert loaded.info["num_tags"] == trained.vocab_size
+    assert loaded.info["epochs"] == trained.epochs
+
+    image = str(next(iter_posts(trained.data_dir / "imgs")).image)
+    (prediction,) = predict_files(loaded, [image], top_k=0)
+    assert prediction.error is None
+    assert sorted(tag for tag, _ in prediction.tags) == sorted(loaded.tags)
+    assert all(0 <= probability <= 1 for _, probability in prediction.tags)

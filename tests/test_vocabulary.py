@@ -1,0 +1,204 @@
+"""Tests for --maeshori (alti2v.vocabulary): tag counts over the posts' tag files plus their rating
+tags, the ranking and its cuts, the post filter, both tag-file formats, the exact files written,
+and the errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from alti2v.layout import DataDir, parse_tags
+from alti2v.vocabulary import (
+    VocabularyError,
+    build_vocabulary,
+    load_vocabulary,
+    vocabulary_hash,
+)
+
+# post id -> (tag file text, rating letter or None for a post without .json)
+POSTS = {
+    "1": ("1girl solo long_hair smile", "g"),
+    "2": ("1girl solo short_hair smile", "g"),
+    "3": ("2girls multiple_girls long_hair", "s"),
+    "4": ("1girl solo long_hair hat", "q"),
+    "5": ("long hair, 1girl, solo, cat ears", None),
+    "6": ("2girls multiple_girls smile hat", "g"),
+}
+# Counts over POSTS, ranked (most frequent first, ties by name):
+RANKED = [
+    ("1girl", 4),
+    ("long_hair", 4),
+    ("solo", 4),
+    ("rating:general", 3),
+    ("smile", 3),
+    ("2girls", 2),
+    ("hat", 2),
+    ("multiple_girls", 2),
+    ("cat_ears", 1),
+    ("rating:questionable", 1),
+    ("rating:sensitive", 1),
+    ("short_hair", 1),
+]
+
+
+def write_posts(root: Path, posts: dict[str, tuple[str, str | None]]) -> DataDir:
+    data = DataDir(root)
+    data.imgs.mkdir(parents=True)
+    for post_id, (tag_text, rating) in posts.items():
+        Image.new("RGB", (8, 8)).save(data.imgs / f"{post_id}.png")
+        (data.imgs / f"{post_id}.txt").write_text(tag_text + "\n", encoding="utf-8")
+        if rating is not None:
+            meta = {"id": int(post_id), "rating": rating}
+            (data.imgs / f"{post_id}.json").write_text(json.dumps(meta), encoding="utf-8")
+    return data
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> DataDir:
+    return write_posts(tmp_path, POSTS)
+
+
+def test_vocab_txt_is_every_tag_ranked_by_count_then_name(data: DataDir) -> None:
+    build_vocabulary(data, quiet=True)
+    expected = "".join(f"{tag}\n" for tag, _ in RANKED)
+    assert data.vocab.read_text(encoding="utf-8") == expected
+    assert load_vocabulary(data.vocab) == [tag for tag, _ in RANKED]
+
+
+def test_vocab_json_records_how_it_was_made(data: DataDir) -> None:
+    returned = build_vocabulary(data, vocab_size=5, min_count=1, quiet=True)
+    meta = json.loads(data.vocab_meta.read_text(encoding="utf-8"))
+    assert meta == returned
+    kept = RANKED[:5]
+    assert meta == {
+        "num_posts": 6,
+        "num_posts_used": 6,
+        "num_distinct_tags": len(RANKED),
+        "num_tags": 5,
+        "vocab_size": 5,
+        "min_count": 1,
+        "filter": None,
+        "hash": vocabulary_hash([tag for tag, _ in kept]),
+        "counts": dict(kept),
+    }
+
+
+def test_rating_tags_come_from_the_json(data: DataDir) -> None:
+    counts = build_vocabulary(data, quiet=True)["counts"]
+    assert {tag: count for tag, count in counts.items() if tag.startswith("rating:")} == {
+        "rating:general": 3,
+        "rating:sensitive": 1,
+        "rating:questionable": 1,
+    }
+
+
+def test_post_without_json_gets_no_rating_tag(tmp_path: Path) -> None:
+    data = write_posts(tmp_path, {"1": ("1girl solo", None), "2": ("1girl", "e")})
+    meta = build_vocabulary(data, quiet=True)
+    assert meta["counts"] == {"1girl": 2, "rating:explicit": 1, "solo": 1}
+
+
+def test_unknown_or_missing_rating_is_ignored(tmp_path: Path) -> None:
+    data = write_posts(tmp_path, {"1": ("1girl", "x"), "2": ("1girl", "g")})
+    (data.imgs / "3.txt").write_text("1girl\n")
+    (data.imgs / "3.json").write_text("not json")
+    assert build_vocabulary(data, quiet=True)["counts"] == {"1girl": 3, "rating:general": 1}
+
+
+def test_vocab_size_keeps_the_most_frequent(data: DataDir) -> None:
+    meta = build_vocabulary(data, vocab_size=3, quiet=True)
+    assert data.vocab.read_text() == "1girl\nlong_hair\nsolo\n"
+    assert (meta["num_tags"], meta["num_distinct_tags"]) == (3, len(RANKED))
+
+
+def test_min_count_drops_rare_tags(data: DataDir) -> None:
+    build_vocabulary(data, min_count=3, quiet=True)
+    assert load_vocabulary(data.vocab) == ["1girl", "long_hair", "solo", "rating:general", "smile"]
+
+
+def test_min_count_applies_before_vocab_size(data: DataDir) -> None:
+    build_vocabulary(data, vocab_size=100, min_count=2, quiet=True)
+    assert load_vocabulary(data.vocab) == [tag for tag, count in RANKED if count >= 2]
+
+
+def test_filter_keeps_only_posts_with_the_tag(data: DataDir) -> None:
+    meta = build_vocabulary(data, filter_tag="hat", quiet=True)
+    # Posts 4 and 6 carry `hat`.
+    assert (meta["num_posts"], meta["num_posts_used"], meta["filter"]) == (6, 2, "hat")
+    assert meta["counts"] == {
+        "hat": 2,
+        "1girl": 1,
+        "2girls": 1,
+        "long_hair": 1,
+        "multiple_girls": 1,
+        "rating:general": 1,
+        "rating:questionable": 1,
+        "smile": 1,
+        "solo": 1,
+    }
+
+
+def test_filter_can_be_a_rating_tag(data: DataDir) -> None:
+    meta = build_vocabulary(data, filter_tag="rating:general", quiet=True)
+    assert meta["num_posts_used"] == 3
+
+
+def test_comma_separated_tag_files() -> None:
+    assert parse_tags("long hair, 1girl\n") == ["long_hair", "1girl"]
+    assert parse_tags(" cat ears ,, 1girl, cat ears ") == ["cat_ears", "1girl"]
+    assert parse_tags("long_hair 1girl  solo\n") == ["long_hair", "1girl", "solo"]
+    assert parse_tags("1girl 1girl solo") == ["1girl", "solo"]
+
+
+def test_comma_separated_posts_count_like_danbooru_ones(tmp_path: Path) -> None:
+    data = write_posts(tmp_path, {"1": ("long hair, 1girl", None), "2": ("long_hair solo", None)})
+    assert build_vocabulary(data, quiet=True)["counts"] == {"long_hair": 2, "1girl": 1, "solo": 1}
+
+
+def test_same_posts_give_the_same_files(tmp_path: Path) -> None:
+    first = write_posts(tmp_path / "first", POSTS)
+    second = write_posts(tmp_path / "second", dict(reversed(POSTS.items())))
+    build_vocabulary(first, quiet=True)
+    build_vocabulary(second, quiet=True)
+    assert first.vocab.read_bytes() == second.vocab.read_bytes()
+    assert first.vocab_meta.read_bytes() == second.vocab_meta.read_bytes()
+
+
+def test_missing_imgs_folder(tmp_path: Path) -> None:
+    data = DataDir(tmp_path / "nowhere")
+    with pytest.raises(VocabularyError, match=f"^{data.imgs}: no such folder"):
+        build_vocabulary(data, quiet=True)
+    assert not data.vocab.exists()
+
+
+def test_folder_without_posts(tmp_path: Path) -> None:
+    data = DataDir(tmp_path)
+    data.imgs.mkdir()
+    Image.new("RGB", (8, 8)).save(data.imgs / "1.png")  # an image without a tag file is no post
+    with pytest.raises(VocabularyError, match=f"^{data.imgs}: no tagged posts"):
+        build_vocabulary(data, quiet=True)
+    assert not data.vocab.exists()
+
+
+def test_min_count_above_every_count(data: DataDir) -> None:
+    with pytest.raises(VocabularyError, match="lower --min-count"):
+        build_vocabulary(data, min_count=5, quiet=True)
+
+
+def test_load_vocabulary_errors_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(VocabularyError, match=f"^{tmp_path / 'vocab.txt'}: no vocabulary"):
+        load_vocabulary(tmp_path / "vocab.txt")
+    (tmp_path / "vocab.txt").write_text("")
+    with pytest.raises(VocabularyError, match=f"^{tmp_path / 'vocab.txt'}: empty vocabulary"):
+        load_vocabulary(tmp_path / "vocab.txt")
+
+
+def test_hash_changes_with_order_and_content() -> None:
+    tags = ["1girl", "solo", "long_hair"]
+    assert vocabulary_hash(tags) == vocabulary_hash(list(tags))
+    assert vocabulary_hash(tags) != vocabulary_hash(["solo", "1girl", "long_hair"])
+    assert vocabulary_hash(tags) != vocabulary_hash([*tags, "smile"])
+    assert vocabulary_hash(["a b"]) != vocabulary_hash(["a", "b"])
