@@ -34,7 +34,8 @@ class PostBatches(keras.utils.PyDataset):
     def __init__(
         self, db: plyvel.DB, keys: list[bytes], batch_size: int, num_tags: int, preprocess: str
     ):
-        super().__init__()
+        # Two threads read and decode the next batches while the current one trains.
+        super().__init__(workers=2, use_multiprocessing=False)
         self.db = db
         self.keys = keys
         self.batch_size = batch_size
