@@ -256,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     except PipelineError as error:
         print(f"alt_i2v.py: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # an unwritable data directory, a full disk
+        print(f"alt_i2v.py: error: {error}; check the path and free space", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("alt_i2v.py: interrupted; run the same command again to resume", file=sys.stderr)
         return 130

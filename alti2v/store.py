@@ -79,9 +79,10 @@ def open_db(path: Path, create: bool = False) -> plyvel.DB:
     try:
         return plyvel.DB(str(path), create_if_missing=create)
     except plyvel.IOError as error:
-        raise StoreError(
-            f"{path}: cannot open ({error}); is another alt_i2v.py using it?"
-        ) from None
+        detail = error.args[0].decode(errors="replace") if error.args else str(error)
+        if "already held" in detail:
+            raise StoreError(f"{path}: in use by another alt_i2v.py; wait for it to end") from None
+        raise StoreError(f"{path}: cannot open ({detail})") from None
     except plyvel.Error as error:
         raise StoreError(f"{path}: damaged database ({error}); delete it and run --build") from None
 

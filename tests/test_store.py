@@ -353,3 +353,15 @@ def test_epoch_order_is_a_permutation_by_seed_and_epoch() -> None:
     assert epoch_order(keys, seed=0, epoch=1) != first
     assert epoch_order(keys, seed=1, epoch=0) != first
     assert epoch_order(keys, seed=0, epoch=7) == epoch_order(list(keys), seed=0, epoch=7)
+
+
+def test_a_database_in_use_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    holder = open_db(tmp_path / "dataset.ldb", create=True)
+    try:
+        with pytest.raises(StoreError, match=r"in use by another alt_i2v\.py"):
+            open_db(tmp_path / "dataset.ldb")
+    finally:
+        holder.close()
+    (tmp_path / "not-a-db").write_text("")
+    with pytest.raises(StoreError, match=r"not-a-db: cannot open \(IO error: .*\)"):
+        open_db(tmp_path / "not-a-db", create=True)
