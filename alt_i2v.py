@@ -25,7 +25,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     modes.add_argument("--maeshori", action="store_true", help="build the tag vocabulary")
     modes.add_argument("--build", action="store_true", help="pack images and tags into LevelDB")
     modes.add_argument("--train", action="store_true", help="train, or resume training")
-    modes.add_argument("--pred", nargs="+", metavar="FILE", help="print the tags of image files")
+    modes.add_argument(
+        "--pred",
+        nargs="+",
+        metavar="FILE",
+        help="print the tags of image files (a folder: its images)",
+    )
 
     common = parser.add_argument_group("common")
     common.add_argument(
@@ -230,12 +235,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"train: model saved to {folder}")
     if args.pred:
         from alti2v.models import find_model, load_model
-        from alti2v.predict import predict_files, print_predictions
+        from alti2v.predict import expand_inputs, predict_files, print_predictions
 
         loaded = load_model(find_model(args.model, data.models))
-        predictions = predict_files(
-            loaded, args.pred, args.top_k, args.threshold, args.pred_batch_size
-        )
+        paths = expand_inputs(args.pred)
+        predictions = predict_files(loaded, paths, args.top_k, args.threshold, args.pred_batch_size)
         if print_predictions(predictions, args.json):
             return 1
     return 0

@@ -18,6 +18,7 @@ import numpy as np
 
 from alti2v import defaults
 from alti2v.images import ImageError, load_image, to_model_input
+from alti2v.layout import IMAGE_EXTENSIONS
 from alti2v.models import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,19 @@ def predict_files(
                 yield Prediction(
                     path, tags=top_tags(scores[position], loaded.tags, top_k, threshold)
                 )
+
+
+def expand_inputs(paths: list[str]) -> list[str]:
+    """Files as given; a folder becomes its image files (by extension), sorted by name."""
+    expanded = []
+    for path in paths:
+        folder = Path(path)
+        if folder.is_dir():
+            images = (child for child in sorted(folder.iterdir()) if child.is_file())
+            expanded += [str(child) for child in images if child.suffix.lower() in IMAGE_EXTENSIONS]
+        else:
+            expanded.append(path)
+    return expanded
 
 
 def top_tags(
