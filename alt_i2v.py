@@ -234,13 +234,19 @@ def run(args: argparse.Namespace) -> int:
         folder = train(data, config, fresh=args.fresh, quiet=args.quiet)
         print(f"train: model saved to {folder}")
     if args.pred:
+        from tqdm import tqdm
+
         from alti2v.models import find_model, load_model
         from alti2v.predict import expand_inputs, predict_files, print_predictions
 
         loaded = load_model(find_model(args.model, data.models))
         paths = expand_inputs(args.pred)
         predictions = predict_files(loaded, paths, args.top_k, args.threshold, args.pred_batch_size)
-        if print_predictions(predictions, args.json):
+        # A bar between result lines on one terminal only garbles them; show it when stdout
+        # goes elsewhere (a file, a pipe), where it is the only sign of progress.
+        quiet = args.quiet or sys.stdout.isatty()
+        progress = tqdm(predictions, total=len(paths), unit=" img", disable=quiet)
+        if print_predictions(progress, args.json):
             return 1
     return 0
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,7 +105,7 @@ def format_json(prediction: Prediction) -> str:
     return json.dumps(record, ensure_ascii=False) + "\n"
 
 
-def print_predictions(predictions: Iterator[Prediction], as_json: bool) -> int:
+def print_predictions(predictions: Iterable[Prediction], as_json: bool) -> int:
     """Write each prediction as it comes; return how many images failed."""
     failures = 0
     for prediction in predictions:
