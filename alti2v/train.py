@@ -14,7 +14,9 @@ import io
 import logging
 import math
 import shutil
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -87,10 +89,13 @@ def train(data: DataDir, config: TrainConfig, fresh: bool = False, quiet: bool =
             log.info("--fresh: removing the checkpoints in %s", checkpoints)
             shutil.rmtree(checkpoints)
         model, state, config = _start_or_resume(checkpoints, config, tags, vocab_hash)
-        trainer = _EpochTrainer(db, model, config, len(tags), checkpoints, quiet)
-        while state.epoch < config.epochs:
-            trainer.run_epoch(state, train_keys, eval_keys)
-            _write_history(data.training / "history.csv", state.history)
+        with _StopRequest() as stop:
+            trainer = _EpochTrainer(db, model, config, len(tags), checkpoints, quiet, stop)
+            while state.epoch < config.epochs:
+                trainer.run_epoch(state, train_keys, eval_keys)
+                _write_history(data.training / "history.csv", state.history)
+                if stop.requested:
+                    raise KeyboardInterrupt
     finally:
         db.close()
     return _export(data, checkpoints, model, state, tags)
@@ -146,10 +151,36 @@ def _build(num_tags: int, config: TrainConfig) -> keras.Model:
         ) from None
 
 
+class _StopRequest:
+    """Ctrl-C while training: finish the current batch, write a checkpoint, then stop.
+
+    A second Ctrl-C stops at once, losing the work since the last checkpoint."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> _StopRequest:
+        if threading.current_thread() is threading.main_thread():  # only it may take signals
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning("Ctrl-C: stopping after this batch, with a checkpoint (again: stop at once)")
+
+    def __exit__(self, *exc_info) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 class _EpochTrainer:
-    def __init__(self, db, model, config: TrainConfig, num_tags: int, checkpoints: Path, quiet):
+    def __init__(self, db, model, config: TrainConfig, num_tags, checkpoints: Path, quiet, stop):
         self.db, self.model, self.config = db, model, config
         self.num_tags, self.checkpoints, self.quiet = num_tags, checkpoints, quiet
+        self.stop = stop
 
     def batches(self, keys: list[bytes]) -> PostBatches:
         config = self.config
@@ -166,7 +197,7 @@ class _EpochTrainer:
             desc=f"epoch {state.epoch + 1}/{config.epochs}",
         )  # fmt: skip
         while state.step < steps_per_epoch:
-            watch = _BatchWatch(progress, config.checkpoint_minutes * 60)
+            watch = _BatchWatch(progress, config.checkpoint_minutes * 60, self.stop)
             remaining = order[state.step * config.batch_size :]
             # shuffle=False: fit() would otherwise reorder the batches, and a stop for a
             # mid-epoch checkpoint would then not have trained the first `watch.batches`.
@@ -180,6 +211,9 @@ class _EpochTrainer:
             state.train_seconds += watch.seconds
             if state.step < steps_per_epoch:  # stopped early to checkpoint
                 save_checkpoint(self.checkpoints, self.model, state)
+                if self.stop.requested:
+                    progress.close()
+                    raise KeyboardInterrupt
         progress.close()
         images_per_second = len(train_keys) / max(state.train_seconds, 1e-9)
         row = {
@@ -238,10 +272,11 @@ SCHEDULE_FLOOR = {"constant": 1.0, "cosine": 0.0}
 class _BatchWatch(keras.callbacks.Callback):
     """Feeds the progress bar and stops fit() when a mid-epoch checkpoint is due."""
 
-    def __init__(self, progress: tqdm, checkpoint_seconds: float):
+    def __init__(self, progress: tqdm, checkpoint_seconds: float, stop: _StopRequest):
         super().__init__()
         self.progress = progress
         self.checkpoint_seconds = checkpoint_seconds
+        self.stop = stop
         self.batches = 0
         self.mean_loss = 0.0
         self.started = time.perf_counter()
@@ -254,7 +289,7 @@ class _BatchWatch(keras.callbacks.Callback):
         self.seconds = time.perf_counter() - self.started
         self.progress.update()
         self.progress.set_postfix(loss=f"{self.mean_loss:.4f}", refresh=False)
-        if self.seconds > self.checkpoint_seconds:
+        if self.seconds > self.checkpoint_seconds or self.stop.requested:
             self.model.stop_training = True
 
 

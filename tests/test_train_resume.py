@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shutil
 import signal
@@ -230,3 +231,39 @@ def test_exported_model_loads_with_its_vocabulary(trained) -> None:
     assert prediction.error is None
     assert sorted(tag for tag, _ in prediction.tags) == sorted(loaded.tags)
     assert all(0 <= probability <= 1 for _, probability in prediction.tags)
+
+
+def test_ctrl_c_stops_after_the_batch_with_a_checkpoint_and_resumes_there(
+    trained, alt_i2v, start_alt_i2v, one_epoch, tmp_path: Path
+) -> None:
+    data_dir = trained.copy_dataset(tmp_path / "data")
+    arguments = ("--train", "--epochs", 1, *trained.train_flags, "--data-dir", data_dir)
+    process = start_alt_i2v(*arguments)
+    # tqdm's bar on stderr says when a batch is done; Ctrl-C then lands inside the epoch.
+    stderr = bytearray()
+    batch_done = re.compile(rb"\| [1-9]\d*/\d+ \[")
+    deadline = time.monotonic() + 240
+    while not batch_done.search(stderr):
+        chunk = os.read(process.stderr.fileno(), 4096)
+        assert chunk, f"alt_i2v.py ended early: {stderr.decode(errors='replace')}"
+        stderr += chunk
+        assert time.monotonic() < deadline, "no batch finished"
+    process.send_signal(signal.SIGINT)
+    rest = process.communicate(timeout=240)[1]
+    stderr = (stderr + rest).decode(errors="replace")
+    assert process.returncode == 130, stderr
+    assert "Ctrl-C: stopping after this batch, with a checkpoint" in stderr
+    assert "run the same command again to resume" in stderr
+    assert "Traceback" not in stderr
+
+    checkpoint = latest_checkpoint(checkpoints_of(data_dir))
+    state = read_state(checkpoint)
+    assert state["epoch"] == 0 and 0 < state["step"] <= trained.steps_per_epoch
+    assert iterations(load_keras(checkpoint)) == state["step"]
+
+    result = alt_i2v(*arguments)
+    assert f"resuming from {checkpoint}: 0 of 1 epochs done, batch {state['step']}" in result.stderr
+    # The interrupted epoch, finished by the second run, is the uninterrupted epoch.
+    assert_same_training_state(
+        load_keras(checkpoints_of(data_dir) / FIRST_CHECKPOINT), load_keras(one_epoch.checkpoint)
+    )
