@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import os
 import shutil
+import signal
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -128,23 +129,24 @@ def build_dataset(data: DataDir, settings: BuildSettings, quiet: bool = False) -
             else:
                 todo.append((key, post, labels))
         decoded = _decode_all(todo, settings)
-        progress = tqdm(total=len(todo), desc="packing", unit=" img", disable=quiet)
         batch = db.write_batch()
         pending = 0
-        for (key, _post, labels), pixels_or_error in zip(todo, decoded, strict=True):
-            progress.update()
-            if isinstance(pixels_or_error, ImageError):
-                skipped[pixels_or_error.reason] += 1
-                log.warning("%s; skipped", pixels_or_error)
-                continue
-            batch.put(key, pack_record(pixels_or_error, labels))
-            packed += 1
-            pending += 1
-            if pending == WRITE_BATCH_POSTS:
-                batch.write()
-                batch, pending = db.write_batch(), 0
-        batch.write()
-        progress.close()
+        with tqdm(total=len(todo), desc="packing", unit=" img", disable=quiet) as progress:
+            try:
+                for (key, _post, labels), pixels_or_error in zip(todo, decoded, strict=True):
+                    progress.update()
+                    if isinstance(pixels_or_error, ImageError):
+                        skipped[pixels_or_error.reason] += 1
+                        log.warning("%s; skipped", pixels_or_error)
+                        continue
+                    batch.put(key, pack_record(pixels_or_error, labels))
+                    packed += 1
+                    pending += 1
+                    if pending == WRITE_BATCH_POSTS:
+                        batch.write()
+                        batch, pending = db.write_batch(), 0
+            finally:
+                batch.write()  # on Ctrl-C too: what was decoded is kept
         split_counts = count_records(db)
     finally:
         db.close()
@@ -187,8 +189,13 @@ def _decode_all(todo: list[tuple[bytes, Post, list[int]]], settings: BuildSettin
         yield from map(_decode, jobs)
         return
     # fork would copy the TensorFlow runtime if the caller already imported it; spawn is clean.
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+    with multiprocessing.get_context("spawn").Pool(workers, _ignore_ctrl_c) as pool:
         yield from pool.imap(_decode, jobs, chunksize=8)
+
+
+def _ignore_ctrl_c() -> None:
+    # Ctrl-C reaches every process of the terminal; the parent alone stops the build.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def count_records(db: plyvel.DB) -> dict[str, int]:
