@@ -278,3 +278,28 @@ def test_train_without_dataset_is_one_line(tmp_path: Path, alt_i2v) -> None:
     assert error_lines(result.stderr) == [
         f"alt_i2v.py: error: {tmp_path / 'dataset.ldb'}: no dataset; run --build first"
     ]
+
+
+@pytest.mark.slow
+def test_demo_shows_predicted_and_true_tags_of_held_out_posts(trained, tmp_path: Path) -> None:
+    samples = tmp_path / "samples"
+    synthetic.generate(samples, 3, seed=99)
+    result = subprocess.run(
+        [sys.executable, "-m", "alti2v.demo", "--data-dir", str(trained.data_dir),
+         "--samples", str(samples), "--threshold", "0"],
+        capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"model {trained.model_folder}: {trained.vocab_size} tags")
+    vocabulary = set((trained.data_dir / "vocab.txt").read_text().splitlines())
+    for post in iter_posts(samples):
+        block = lines[lines.index(f"== {post.image}") :][:4]
+        assert block[1] == f"  true tags: {' '.join(post.labels())}"
+        # With threshold 0 every vocabulary tag is shown, each marked against the truth.
+        shown = dict(mark.rsplit(" ", 2)[::2] for mark in block[2][13:].split(", "))
+        assert set(shown) == vocabulary
+        assert all((verdict == "ok") == (tag in post.labels()) for tag, verdict in shown.items())
+        assert block[3] == "  missed:    -"
+    true_in_vocabulary = sum(len(set(post.labels()) & vocabulary) for post in iter_posts(samples))
+    assert lines[-1].endswith(f"of {true_in_vocabulary} true tags found")
