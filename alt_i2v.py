@@ -259,10 +259,14 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     from alti2v.errors import PipelineError
 
     try:
-        return run(args)
+        # Warnings printed while a progress bar is drawn go above it, not into it.
+        with logging_redirect_tqdm():
+            return run(args)
     except PipelineError as error:
         print(f"alt_i2v.py: error: {error}", file=sys.stderr)
         return 2
