@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--samples", type=Path, required=True, help="folder of posts to tag")
     parser.add_argument("--threshold", type=float, default=0.5, help="tags shown from this prob")
-    args = parser.parse_args(argv)  # fmt: skip
+    args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from alti2v.models import find_model, load_model
     from alti2v.predict import predict_files

@@ -94,7 +94,7 @@ def train(data: DataDir, config: TrainConfig, fresh: bool = False, quiet: bool =
             while state.epoch < config.epochs:
                 trainer.run_epoch(state, train_keys, eval_keys)
                 _write_history(data.training / "history.csv", state.history)
-                if stop.requested:
+                if stop.requested:  # a checkpoint holds everything done so far
                     raise KeyboardInterrupt
     finally:
         db.close()
@@ -192,29 +192,27 @@ class _EpochTrainer:
         if getattr(self.model, "optimizer", None) is None:  # a new model; resumed ones are compiled
             _compile(self.model, config, steps_per_epoch)
         order = epoch_order(train_keys, config.seed, state.epoch)
-        progress = tqdm(
+        with tqdm(
             total=steps_per_epoch, initial=state.step, unit="batch", disable=self.quiet,
             desc=f"epoch {state.epoch + 1}/{config.epochs}",
-        )  # fmt: skip
-        while state.step < steps_per_epoch:
-            watch = _BatchWatch(progress, config.checkpoint_minutes * 60, self.stop)
-            remaining = order[state.step * config.batch_size :]
-            # shuffle=False: fit() would otherwise reorder the batches, and a stop for a
-            # mid-epoch checkpoint would then not have trained the first `watch.batches`.
-            self.model.fit(
-                self.batches(remaining), epochs=1, verbose=0, shuffle=False, callbacks=[watch]
-            )
-            state.step += watch.batches
-            # Keras averages the loss over images, so weight each call by the images it saw.
-            images_seen = min(watch.batches * config.batch_size, len(remaining))
-            state.loss_sum += watch.mean_loss * images_seen
-            state.train_seconds += watch.seconds
-            if state.step < steps_per_epoch:  # stopped early to checkpoint
-                save_checkpoint(self.checkpoints, self.model, state)
-                if self.stop.requested:
-                    progress.close()
-                    raise KeyboardInterrupt
-        progress.close()
+        ) as progress:  # fmt: skip
+            while state.step < steps_per_epoch:
+                watch = _BatchWatch(progress, config.checkpoint_minutes * 60, self.stop)
+                remaining = order[state.step * config.batch_size :]
+                # shuffle=False: fit() would otherwise reorder the batches, and a stop for a
+                # mid-epoch checkpoint would then not have trained the first `watch.batches`.
+                self.model.fit(
+                    self.batches(remaining), epochs=1, verbose=0, shuffle=False, callbacks=[watch]
+                )
+                state.step += watch.batches
+                # Keras averages the loss over images, so weight each call by the images it saw.
+                images_seen = min(watch.batches * config.batch_size, len(remaining))
+                state.loss_sum += watch.mean_loss * images_seen
+                state.train_seconds += watch.seconds
+                if state.step < steps_per_epoch:  # stopped early to checkpoint
+                    save_checkpoint(self.checkpoints, self.model, state)
+                    if self.stop.requested:
+                        return  # the caller stops; the epoch resumes from this checkpoint
         images_per_second = len(train_keys) / max(state.train_seconds, 1e-9)
         row = {
             "epoch": state.epoch + 1,

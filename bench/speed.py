@@ -57,7 +57,7 @@ def bench_decode(folder: Path, count: int) -> dict:
     return rate("decode 2400x1800 JPEG", count, "img", timed(ours), timed(full_decode))
 
 
-def bench_build(folder: Path, count: int) -> dict:
+def bench_build(folder: Path, count: int) -> tuple[dict, DataDir]:
     data = DataDir(folder / "data")
     data.imgs.mkdir(parents=True)
     for post_id in range(1, count + 1):
@@ -102,8 +102,9 @@ def bench_train(data: DataDir, steps: int) -> dict:
     db = open_db(data.db)
     keys = record_keys(db, "train")[: 16 * steps]
     batches = PostBatches(db, keys, 16, 4096, "vgg")
-    images = np.concatenate([batches[index][0] for index in range(len(batches))])
-    targets = np.concatenate([batches[index][1] for index in range(len(batches))])
+    pairs = [batches[index] for index in range(len(batches))]
+    images = np.concatenate([batch_images for batch_images, _ in pairs])
+    targets = np.concatenate([batch_targets for _, batch_targets in pairs])
     model = build_model(4096, weights=None)
     model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="binary_crossentropy")
     # Trace both paths outside the timing.
