@@ -84,3 +84,17 @@ def load_vocabulary(path: Path) -> list[str]:
 def vocabulary_hash(tags: list[str]) -> str:
     """A short fingerprint that changes whenever a tag or its index changes."""
     return hashlib.sha256("\n".join(tags).encode("utf-8")).hexdigest()[:16]
+
+
+# Danbooru's tag categories (a post's .json has tag_string_<category> for the first five), plus
+# "rating" for our rating:* tags and "unknown" for tags of posts without such metadata.
+# --maeshori records {tag: category} as "categories" in vocab.json, and every exported model
+# carries the same map in its model.json.
+TAG_CATEGORIES = ("general", "character", "copyright", "artist", "meta", "rating", "unknown")
+
+
+def category_of(tag: str, categories: dict[str, str]) -> str:
+    """The category of `tag` given a recorded {tag: category} map (possibly empty)."""
+    if tag.startswith("rating:"):
+        return "rating"
+    return categories.get(tag, "unknown")
