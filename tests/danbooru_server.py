@@ -32,8 +32,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from PIL import Image
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "danbooru"
 REPO = Path(__file__).resolve().parents[1]
+# Real API answers; MANIFEST.md there says where each comes from.
+FIXTURES = REPO / "tests" / "fixtures" / "danbooru"
 SCRIPT = REPO / "danbooru_datasetgenerator.py"
 VALID_LOGIN = "tester"
 VALID_API_KEY = "k3y-that-must-never-be-printed"
