@@ -142,3 +142,19 @@ def test_the_failed_record_survives_sigkill_and_the_next_run_stores_the_post(tmp
     assert set(posts_on_disk(tmp_path)) == set(range(FIRST_ID, FIRST_ID + 24))
     assert_consistent(tmp_path)
     assert failed_records(tmp_path) == {}
+
+
+def test_a_hand_broken_failed_record_is_one_clear_error(site, tmp_path):
+    state_file = tmp_path / "scrape-state.json"
+    state_file.write_text(json.dumps({"walks": {}, "failed": {"search": {"12": "corrupt"}}}))
+
+    result = scrape(site, tmp_path)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f'error: {state_file}: "failed" is not as this scraper writes it '
+        '({"<search>": {"<post id>": {"reason", "attempts", "given_up"}}}); '
+        "fix it, or delete the file to start the walks afresh"
+    ]
+    assert not site.seen()

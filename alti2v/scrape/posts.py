@@ -253,7 +253,13 @@ class ScrapeState:
             ) from error
         self.data = loaded if isinstance(loaded, dict) else {}
         self.data.setdefault("walks", {})
-        self.data.setdefault("failed", {})
+        failed = self.data.setdefault("failed", {})
+        if not well_formed_failures(failed):
+            raise ScrapeError(
+                f'{self.path}: "failed" is not as this scraper writes it '
+                '({"<search>": {"<post id>": {"reason", "attempts", "given_up"}}}); '
+                "fix it, or delete the file to start the walks afresh"
+            )
 
     def walk(self, key: str) -> dict[str, int | None]:
         return self.data["walks"].setdefault(key, {"cursor": None, "ceiling": None, "floor": None})
@@ -287,6 +293,18 @@ class ScrapeState:
 
     def save(self) -> None:
         atomic_write_json(self.path, self.data)
+
+
+def well_formed_failures(failed: object) -> bool:
+    """`failed` has the shape ScrapeState writes, so that a hand-edited file fails here, at once."""
+    return isinstance(failed, dict) and all(
+        isinstance(records, dict)
+        and all(
+            post_id.isdigit() and isinstance(record, dict) and type(record.get("attempts")) is int
+            for post_id, record in records.items()
+        )
+        for records in failed.values()
+    )
 
 
 def save_run_record(state: ScrapeState, mode: str, tally: Tally, options_record: dict) -> None:
