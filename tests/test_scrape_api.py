@@ -330,6 +330,8 @@ def test_flags_are_checked_before_any_work(tmp_path):
         (["--src", str(tmp_path)], "--src is only for --mode import"),
         (["--start-id", "5"], "--start-id is only for --mode html"),
         (["--rate", "0"], "must be above 0"),
+        (["--failed-attempts", "0"], "must be 1 or more"),
+        (["--mode", "import", "--src", str(tmp_path), "--failed-attempts", "2"], "does not apply"),
         (["--variant", "huge"], "invalid choice"),
     ):
         result = run_cli([*arguments, "--data-dir", str(tmp_path / "data")])
