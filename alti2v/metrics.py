@@ -61,9 +61,15 @@ def precision_recall_f(counts: np.ndarray, beta: float = 1.0) -> tuple[np.ndarra
     with np.errstate(invalid="ignore", divide="ignore"):
         precision = np.nan_to_num(true_positives / (true_positives + false_positives))
         recall = np.nan_to_num(true_positives / (true_positives + false_negatives))
-        weight = beta * beta
-        f_score = np.nan_to_num((1 + weight) * precision * recall / (weight * precision + recall))
+    f_score = f_beta(precision, recall, beta)
     return precision, recall, f_score
+
+
+def f_beta(precision: np.ndarray, recall: np.ndarray, beta: float = 1.0) -> np.ndarray:
+    """The weighted harmonic mean of precision and recall (0 where both are 0)."""
+    weight = beta * beta
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.nan_to_num((1 + weight) * precision * recall / (weight * precision + recall))
 
 
 def micro_f1(scores: np.ndarray, targets: np.ndarray, threshold: float = 0.5) -> float:
