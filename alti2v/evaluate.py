@@ -259,17 +259,21 @@ def _score(posts, count, loaded, extractor, scratch: Path, options, quiet) -> Sc
             sources.append(post.source)
         batch.clear()
 
-    for item in tqdm(posts, total=count, desc="scoring", unit=" img", disable=quiet):
-        if isinstance(item, Skip):
-            skipped[item.reason] += 1
-            if item.message:
-                log.warning("%s; skipped", item.message)
-            continue
-        batch.append(item)
-        if len(batch) == options.batch_size:
+    with tqdm(total=count, desc="scoring", unit=" img", disable=quiet) as progress:
+        for item in posts:
+            if isinstance(item, Skip):
+                skipped[item.reason] += 1
+                progress.update()
+                if item.message:
+                    log.warning("%s; skipped", item.message)
+                continue
+            batch.append(item)
+            if len(batch) == options.batch_size:
+                progress.update(len(batch))
+                flush()
+        if batch:
+            progress.update(len(batch))
             flush()
-    if batch:
-        flush()
     if not post_ids:
         raise EvalError(
             "no post could be scored: none has an image and a tag of the model's vocabulary"
