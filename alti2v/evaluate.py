@@ -12,6 +12,7 @@ model.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -99,41 +100,53 @@ def evaluate(data: DataDir, loaded: LoadedModel, model_folder: Path, options: Ev
     tags = loaded.tags
     vocab_hash = vocabulary_hash(tags)
     files = data.evaluation(model_folder.name)
-    shutil.rmtree(files.scratch, ignore_errors=True)  # left by a killed run
-    files.scratch.mkdir(parents=True)
-    try:
-        train = _TrainSplit.open(data, vocab_hash, options.eval_dir is None)
-        try:
-            posts, count = (
-                _folder_posts(options.eval_dir, loaded)
-                if options.eval_dir
-                else train.eval_posts(data)
-            )
-            extractor = None
-            if train.available:
-                extractor = feature_extractor(loaded.info["image_size"], options.weights)
-            scored = _score(posts, count, loaded, extractor, files.scratch, options, quiet)
-            if train.available:
-                _score_baselines(scored, train, extractor, loaded, files.scratch, options, quiet)
+    train = _TrainSplit.open(data, vocab_hash, options.eval_dir is None)
+    with contextlib.closing(train):
+        posts, count = (
+            _folder_posts(options.eval_dir, loaded) if options.eval_dir else train.eval_posts(data)
+        )
+        extractor = None
+        if train.available:
+            extractor = feature_extractor(loaded.info["image_size"], options.weights)
+        with _scratch(files.scratch) as scratch:
+            scored = _score(posts, count, loaded, extractor, scratch, options, quiet)
             train_counts = train.counts(len(tags))
-        finally:
-            train.close()
-        categories = [category_of(tag, loaded.info.get("categories", {})) for tag in tags]
-        fit_half = np.array([fitting_half(post_id) for post_id in scored.post_ids])
-        judgements = {
-            name: judge(scores, scored.targets, fit_half, tags, categories, train_counts,
-                        options.settings)
-            for name, scores in scored.scores.items()
-        }  # fmt: skip
-        summary = _summary(judgements, scored, model_folder, options)
-        _save_thresholds(model_folder, judgements["model"], vocab_hash, summary)
-        _write_per_tag(files, tags, categories, train_counts, judgements)
-        atomic_write_json(files.summary, summary)
-        from alti2v.report import write_report  # matplotlib loads only when there is a report
+            if train.available:
+                _score_baselines(scored, train, train_counts, extractor, loaded, scratch, options,
+                                 quiet)  # fmt: skip
+            train.close()  # the report's gallery opens the dataset again
+            return _judge_and_write(
+                data, files, loaded, model_folder, scored, train_counts, options
+            )
 
-        write_report(files, data, summary, judgements, scored, tags, train_counts, options)
+
+@contextlib.contextmanager
+def _scratch(folder: Path) -> Iterator[Path]:
+    """A fresh folder for the memory-mapped matrices, removed however the run ends."""
+    shutil.rmtree(folder, ignore_errors=True)  # left by a killed run
+    folder.mkdir(parents=True)
+    try:
+        yield folder
     finally:
-        shutil.rmtree(files.scratch, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _judge_and_write(data, files, loaded, model_folder, scored, train_counts, options) -> dict:
+    tags = loaded.tags
+    categories = [category_of(tag, loaded.info.get("categories", {})) for tag in tags]
+    fit_half = np.array([fitting_half(post_id) for post_id in scored.post_ids])
+    judgements = {
+        name: judge(scores, scored.targets, fit_half, tags, categories, train_counts,
+                    options.settings)
+        for name, scores in scored.scores.items()
+    }  # fmt: skip
+    summary = _summary(judgements, scored, model_folder, options)
+    _save_thresholds(model_folder, judgements["model"], vocabulary_hash(tags), summary)
+    _write_per_tag(files, tags, categories, train_counts, judgements)
+    atomic_write_json(files.summary, summary)
+    from alti2v.report import write_report  # matplotlib loads only when there is a report
+
+    write_report(files, data, summary, judgements, scored, tags, train_counts, options)
     return summary
 
 
@@ -200,6 +213,7 @@ class _TrainSplit:
     def close(self) -> None:
         if self.db is not None:
             self.db.close()
+            self.db = None
 
 
 def _folder_posts(folder: Path, loaded: LoadedModel) -> tuple[Iterator[EvalPost], int]:
@@ -285,11 +299,10 @@ def _score(posts, count, loaded, extractor, scratch: Path, options, quiet) -> Sc
     )  # fmt: skip
 
 
-def _score_baselines(scored: Scored, train: _TrainSplit, extractor, loaded, scratch, options,
-                     quiet) -> None:  # fmt: skip
+def _score_baselines(scored: Scored, train: _TrainSplit, train_counts, extractor, loaded, scratch,
+                     options, quiet) -> None:  # fmt: skip
     num_tags = len(loaded.tags)
     num_images = len(scored.post_ids)
-    train_counts = train.counts(num_tags)
     prior = _memmap(scratch / "frequency_prior.f16", np.float16, (num_images, num_tags))
     prior[:] = train_counts / len(train.keys)
     scored.scores["frequency_prior"] = prior
