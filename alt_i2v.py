@@ -160,18 +160,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     evaluation.add_argument(
         "--eval-dir",
         type=Path,
+        metavar="DIR",
         default=None,
         help="score the posts of this folder (images + .txt tags) instead of the eval split",
     )
     evaluation.add_argument(
         "--baseline-max",
         type=_positive_int,
+        metavar="N",
         default=defaults.BASELINE_MAX,
         help="training posts the logistic-regression baseline (approach 3) fits on, at most",
     )
     evaluation.add_argument(
         "--bootstrap",
         type=_positive_int,
+        metavar="N",
         default=defaults.BOOTSTRAP,
         help="resamples of the images for the 95%% confidence intervals",
     )

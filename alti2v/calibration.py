@@ -33,15 +33,18 @@ def value_histogram(scores16: np.ndarray, actual: np.ndarray) -> np.ndarray:
     return np.bincount(bits, minlength=2 * HISTOGRAM_BINS).reshape(2, HISTOGRAM_BINS)
 
 
-def fbeta_threshold(scores: np.ndarray, actual: np.ndarray, beta: float) -> float | None:
-    """The score at which one tag's F-beta is highest (the lowest such score on a tie), or None
-    when the tag has no positive to fit on."""
+def fbeta_thresholds(scores: np.ndarray, actual: np.ndarray, betas) -> list[float | None]:
+    """For each beta, the score at which one tag's F-beta is highest (the lowest such score on a
+    tie), or None when the tag has no positive to fit on. One precision-recall curve serves all."""
     if not np.any(actual):
-        return None
+        return [None for _ in betas]
     precision, recall, thresholds = precision_recall_curve(actual, scores)
     # The last point (precision 1, recall 0) has no threshold; thresholds ascend, so argmax
     # takes the lowest of equally good ones.
-    return float(thresholds[int(np.argmax(f_beta(precision[:-1], recall[:-1], beta)))])
+    return [
+        float(thresholds[int(np.argmax(f_beta(precision[:-1], recall[:-1], beta)))])
+        for beta in betas
+    ]
 
 
 def histogram_threshold(histogram: np.ndarray, beta: float = 1.0) -> float | None:

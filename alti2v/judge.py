@@ -24,7 +24,7 @@ from sklearn.metrics import confusion_matrix
 from alti2v import defaults
 from alti2v.calibration import (
     HISTOGRAM_BINS,
-    fbeta_threshold,
+    fbeta_thresholds,
     fit_temperature,
     histogram_threshold,
     reliability,
@@ -132,10 +132,11 @@ def _column_pass(scores, targets, fit_half, categories, settings) -> dict:
         for offset in range(block_scores.shape[1]):
             tag = start + offset
             for part, rows in (("fit", fit_half), ("all", slice(None))):
-                for rule, beta in RULE_BETA.items():
-                    per_tag_thresholds[part, rule][tag] = _or_nan(
-                        fbeta_threshold(block_scores[rows, offset], actual[rows, offset], beta)
-                    )
+                fitted = fbeta_thresholds(
+                    block_scores[rows, offset], actual[rows, offset], RULE_BETA.values()
+                )
+                for rule, threshold in zip(RULE_BETA, fitted, strict=True):
+                    per_tag_thresholds[part, rule][tag] = _or_nan(threshold)
         for half, rows in enumerate((fit_half, ~fit_half)):
             for category in np.unique(category_index[block]):
                 chosen = category_index[block] == category

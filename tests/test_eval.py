@@ -152,8 +152,7 @@ def test_report_has_the_tables_and_pictures_it_claims(evaluated) -> None:
 
 @pytest.mark.slow
 def test_eval_on_the_eval_split_prints_a_text_summary(trained, alt_i2v, tmp_path) -> None:
-    data_dir = tmp_path / "data"
-    shutil.copytree(trained.data_dir, data_dir)
+    data_dir = copied(trained, tmp_path)
     result = alt_i2v("--eval", "--weights", "none", "--bootstrap", 5, "--data-dir", data_dir)
     model_folder = next((data_dir / "models").iterdir())
     lines = result.stdout.splitlines()
@@ -166,15 +165,21 @@ def test_eval_on_the_eval_split_prints_a_text_summary(trained, alt_i2v, tmp_path
 # --- bad input: one line each, exit 3 -------------------------------------------------------
 
 
-def error_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("alt_i2v.py:")]
+def refused(alt_i2v, *arguments) -> list[str]:
+    """The CLI's error lines of a run that must end with exit 3 and no traceback."""
+    result = alt_i2v(*arguments, expect=3)
+    assert "Traceback" not in result.stderr
+    return [line for line in result.stderr.splitlines() if line.startswith("alt_i2v.py:")]
+
+
+def copied(trained, tmp_path: Path) -> Path:
+    shutil.copytree(trained.data_dir, tmp_path / "data")
+    return tmp_path / "data"
 
 
 @pytest.mark.slow
 def test_eval_without_a_model_is_one_line(tmp_path: Path, alt_i2v) -> None:
-    result = alt_i2v("--eval", "--data-dir", tmp_path, expect=3)
-    assert "Traceback" not in result.stderr
-    assert error_lines(result.stderr) == [
+    assert refused(alt_i2v, "--eval", "--data-dir", tmp_path) == [
         f"alt_i2v.py: error: {tmp_path / 'models'}: no trained model; "
         "run --train or give --model PATH"
     ]
@@ -182,14 +187,11 @@ def test_eval_without_a_model_is_one_line(tmp_path: Path, alt_i2v) -> None:
 
 @pytest.mark.slow
 def test_eval_of_a_model_with_another_vocabulary_is_one_line(trained, alt_i2v, tmp_path) -> None:
-    data_dir = tmp_path / "data"
-    shutil.copytree(trained.data_dir, data_dir)
+    data_dir = copied(trained, tmp_path)
     vocabulary = next((data_dir / "models").iterdir()) / "vocab.txt"
     tags = vocabulary.read_text().splitlines()
     vocabulary.write_text("".join(f"{tag}\n" for tag in reversed(tags)))  # same size, new order
-    result = alt_i2v("--eval", "--weights", "none", "--data-dir", data_dir, expect=3)
-    assert "Traceback" not in result.stderr
-    assert error_lines(result.stderr) == [
+    assert refused(alt_i2v, "--eval", "--weights", "none", "--data-dir", data_dir) == [
         f"alt_i2v.py: error: {data_dir / 'dataset.ldb'} was built with another vocabulary than "
         "the model's; give the --model trained on it, or run --build again"
     ]
@@ -197,11 +199,9 @@ def test_eval_of_a_model_with_another_vocabulary_is_one_line(trained, alt_i2v, t
 
 @pytest.mark.slow
 def test_eval_with_an_empty_eval_split_is_one_line(trained, alt_i2v, tmp_path) -> None:
-    data_dir = tmp_path / "data"
-    shutil.copytree(trained.data_dir, data_dir)
+    data_dir = copied(trained, tmp_path)
     alt_i2v("--build", "--eval-fraction", 0, "--workers", 1, "--quiet", "--data-dir", data_dir)
-    result = alt_i2v("--eval", "--weights", "none", "--data-dir", data_dir, expect=3)
-    assert error_lines(result.stderr) == [
+    assert refused(alt_i2v, "--eval", "--weights", "none", "--data-dir", data_dir) == [
         f"alt_i2v.py: error: {data_dir / 'dataset.ldb'} has no eval posts; run --build with "
         "--eval-fraction above 0, or give --eval-dir DIR"
     ]
@@ -212,11 +212,8 @@ def test_eval_dir_without_tags_is_one_line(trained, alt_i2v, tmp_path) -> None:
     images = tmp_path / "untagged"
     images.mkdir()
     shutil.copy(next(iter_posts(trained.data_dir / "imgs")).image, images)
-    result = alt_i2v(
-        "--eval", "--eval-dir", images, "--data-dir", trained.data_dir, "--weights", "none",
-        expect=3,
-    )  # fmt: skip
-    assert error_lines(result.stderr) == [
+    arguments = ("--eval-dir", images, "--data-dir", trained.data_dir, "--weights", "none")
+    assert refused(alt_i2v, "--eval", *arguments) == [
         f"alt_i2v.py: error: --eval-dir {images}: no tagged posts (need <id>.txt beside each "
         "image); an --eval-dir needs the true tags to score against"
     ]

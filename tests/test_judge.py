@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from alti2v.calibration import (
-    fbeta_threshold,
+    fbeta_thresholds,
     fit_temperature,
     histogram_threshold,
     reliability,
@@ -42,13 +42,13 @@ def test_vectorised_average_precision_equals_scikit_learn_with_ties(seed: int) -
     assert column_average_precision(scores, actual)[0] == pytest.approx(actual[:, 0].mean())
 
 
-@pytest.mark.parametrize(("beta", "expected"), [(1.0, 0.3), (0.5, 0.8), (2.0, 0.3)])
-def test_fbeta_threshold_finds_the_known_optimum(beta: float, expected: float) -> None:
-    assert fbeta_threshold(KNOWN_SCORES, KNOWN_LABELS, beta) == pytest.approx(expected)
+def test_fbeta_thresholds_find_the_known_optima() -> None:
+    fitted = fbeta_thresholds(KNOWN_SCORES, KNOWN_LABELS, (1.0, 0.5, 2.0))
+    assert fitted == pytest.approx([0.3, 0.8, 0.3])
 
 
-def test_fbeta_threshold_needs_a_positive() -> None:
-    assert fbeta_threshold(KNOWN_SCORES, np.zeros(5, dtype=bool), 1.0) is None
+def test_fbeta_thresholds_need_a_positive() -> None:
+    assert fbeta_thresholds(KNOWN_SCORES, np.zeros(5, dtype=bool), (1.0, 2.0)) == [None, None]
 
 
 def test_histogram_threshold_agrees_on_float16_values() -> None:
@@ -130,7 +130,7 @@ def test_judge_summary_on_a_tiny_case() -> None:
     assert summary["map_by_frequency"]["1-9"]["tags"] == 2  # counts 5 and 1
     assert summary["map_by_frequency"]["0"]["tags"] == 1
     # Thresholds refitted on all posts: the per-tag F1 optimum of each column.
-    expected_a = fbeta_threshold(scores[:, 0].astype(np.float32), actual[:, 0], 1.0)
+    (expected_a,) = fbeta_thresholds(scores[:, 0].astype(np.float32), actual[:, 0], [1.0])
     assert result.thresholds["f1"]["a"] == pytest.approx(expected_a)
     assert result.thresholds["f1"]["never"] == 0.5  # nothing to fit on: the constant
     np.testing.assert_allclose(result.chosen, list(result.thresholds["f1"].values()))
