@@ -101,6 +101,10 @@ def test_train_writes_history_checkpoints_and_a_model(trained) -> None:
     assert info["num_tags"] == trained.vocab_size
     assert (info["image_size"], info["resize"], info["preprocess"]) == (150, "area", "vgg")
     assert set(info["metrics"]) == set(HISTORY_COLUMNS)
+    # The tag categories travel with the model (synthetic posts are all "general").
+    vocab_meta = json.loads((data_dir / "vocab.json").read_text())
+    assert info["categories"] == vocab_meta["categories"]
+    assert set(info["categories"].values()) <= {"general", "rating"}
 
 
 # --- --pred -------------------------------------------------------------------------------
