@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -94,7 +95,6 @@ def _pr_curves(scored, tags):
 
 def _reliability(summary):
     curve = summary["model"]["calibration"]["reliability"]
-    calibration = summary["model"]["calibration"]
     figure, (top, bottom) = plt.subplots(
         2, 1, figsize=(5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
     )
@@ -107,11 +107,12 @@ def _reliability(summary):
     if points:
         top.plot(*zip(*points, strict=True), "o-", label="model")
     top.set(ylabel="share of positives", xlim=(0, 1), ylim=(0, 1),
-            title=f"Reliability (ECE {calibration['ece']:.4f} on the report half)")  # fmt: skip
+            title=f"Reliability over all posts (ECE {curve['ece']:.4f})")  # fmt: skip
     top.legend(loc="upper left")
     edges = np.linspace(0, 1, len(curve["count"]) + 1)
     bottom.bar(edges[:-1], curve["count"], width=np.diff(edges), align="edge", edgecolor="white")
     bottom.set(yscale="log", xlabel="predicted probability", ylabel="(image, tag) pairs")
+    bottom.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # 2x10^3 ... clutter
     figure.tight_layout()
     return figure
 
