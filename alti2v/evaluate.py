@@ -43,7 +43,7 @@ PER_TAG_COLUMNS = (
     "tag", "category", "support", "ap", "precision", "recall", "f1", "threshold",
     "train_count", "ap_frequency_prior", "ap_approach3",
 )  # fmt: skip
-SCORERS = ("model", "frequency_prior", "approach3")
+SCORER_LABELS = {"model": "model", "frequency_prior": "prior", "approach3": "approach 3"}
 
 
 class EvalError(PipelineError):
@@ -411,17 +411,17 @@ def summary_text(summary: dict, data: DataDir, model_folder: Path) -> str:
         f"present; thresholds fitted on {model['fitting_images']}, scored on "
         f"{model['report_images']}"
     ]
-    for name, label in (
-        ("model", "model"),
-        ("frequency_prior", "prior"),
-        ("approach3", "approach 3"),
-    ):
+    # The constant rule and the chosen one (or f1), both on the half not used for fitting.
+    rules = ("constant", "f1" if rule == "constant" else rule)
+    for name, label in SCORER_LABELS.items():
         if name in summary:
             scores = summary[name]
+            micro_f1 = ", ".join(
+                f"{shown} {_with_interval(*_micro_f1(scores, shown))}" for shown in rules
+            )
             lines.append(
                 f"  {label:<11} mAP {_with_interval(scores['map'], scores['map_ci95'])}, "
-                f"micro-F1 {rule} {_with_interval(*_micro_f1(scores, rule))}, "
-                f"f1 {_with_interval(*_micro_f1(scores, 'f1'))}"
+                f"micro-F1 {micro_f1}"
             )
     calibration = model["calibration"]
     saved = "saved" if calibration["temperature_improves"] else "not saved: no better"
