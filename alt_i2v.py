@@ -2,7 +2,8 @@
 """alternative illustration2vec: tag anime illustrations with a VGG16 transfer-learning model.
 
 Modes run in this order when combined: --maeshori (tag vocabulary), --build (LevelDB dataset),
---train, --pred FILE... . Everything is read from and written to --data-dir.
+--train, --eval (judge a model, fit its thresholds), --pred FILE... . Everything is read from
+and written to --data-dir.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from alti2v import defaults
 from alti2v.images import PREPROCESSORS, RESIZE_FILTERS
+from alti2v.thresholds import RULES
 
 log = logging.getLogger("alt_i2v")
 
@@ -25,6 +27,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     modes.add_argument("--maeshori", action="store_true", help="build the tag vocabulary")
     modes.add_argument("--build", action="store_true", help="pack images and tags into LevelDB")
     modes.add_argument("--train", action="store_true", help="train, or resume training")
+    modes.add_argument(
+        "--eval",
+        action="store_true",
+        help="judge a model on held-out posts beside baselines; fit thresholds; write a report",
+    )
     modes.add_argument(
         "--pred",
         nargs="+",
@@ -124,7 +131,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument(
         "--weights",
         default=defaults.WEIGHTS,
-        help="VGG16 weights: imagenet (downloads once), none, or a .weights.h5 path",
+        help="VGG16 weights: imagenet (downloads once), none, or a .weights.h5 path "
+        "(also --eval's approach-3 baseline)",
     )
     train.add_argument(
         "--preprocess",
@@ -132,7 +140,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=defaults.PREPROCESS,
         help="model input: vgg (BGR, ImageNet mean removed) or raw 0-255 pixels",
     )
-    train.add_argument("--seed", type=int, default=defaults.SEED, help="shuffling and init seed")
+    train.add_argument(
+        "--seed",
+        type=int,
+        default=defaults.SEED,
+        help="shuffling and init seed (and --eval's bootstrap and baseline sample)",
+    )
     train.add_argument(
         "--checkpoint-minutes",
         type=float,
@@ -143,21 +156,57 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--fresh", action="store_true", help="discard existing checkpoints instead of resuming"
     )
 
+    evaluation = parser.add_argument_group("--eval (also --model, --weights, --seed, --json)")
+    evaluation.add_argument(
+        "--eval-dir",
+        type=Path,
+        metavar="DIR",
+        default=None,
+        help="score the posts of this folder (images + .txt tags) instead of the eval split",
+    )
+    evaluation.add_argument(
+        "--baseline-max",
+        type=_positive_int,
+        metavar="N",
+        default=defaults.BASELINE_MAX,
+        help="training posts the logistic-regression baseline (approach 3) fits on, at most",
+    )
+    evaluation.add_argument(
+        "--bootstrap",
+        type=_positive_int,
+        metavar="N",
+        default=defaults.BOOTSTRAP,
+        help="resamples of the images for the 95%% confidence intervals",
+    )
+    evaluation.add_argument(
+        "--threshold-rule",
+        choices=RULES,
+        default="constant",
+        help="the rule whose thresholds per_tag.csv and the gallery use (constant: --threshold)",
+    )
+
     pred = parser.add_argument_group("--pred")
     pred.add_argument(
         "--model",
         type=Path,
         default=None,
-        help="model folder or its model.keras (default: the newest in DATA_DIR/models)",
+        help="model folder or its model.keras (default: the newest in DATA_DIR/models); "
+        "--eval judges it too",
     )
     pred.add_argument("--top-k", type=int, default=defaults.TOP_K, help="tags per image; 0 for all")
     pred.add_argument(
         "--threshold",
         type=float,
-        default=defaults.THRESHOLD,
-        help="print only tags with at least this probability",
+        default=None,
+        help=f"--pred: print only tags with at least this probability (default "
+        f"{defaults.THRESHOLD}); --eval: the constant rule's threshold "
+        f"(default {defaults.EVAL_THRESHOLD})",
     )
-    pred.add_argument("--json", action="store_true", help="one JSON object per image per line")
+    pred.add_argument(
+        "--json",
+        action="store_true",
+        help="--pred: one JSON object per image per line; --eval: the summary as one JSON object",
+    )
     pred.add_argument(
         "--pred-batch-size",
         type=_positive_int,
@@ -166,8 +215,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
 
     args = parser.parse_args(argv)
-    if not (args.maeshori or args.build or args.train or args.pred):
-        parser.error("choose at least one mode: --maeshori, --build, --train, --pred FILE...")
+    if not (args.maeshori or args.build or args.train or args.eval or args.pred):
+        parser.error(
+            "choose at least one mode: --maeshori, --build, --train, --eval, --pred FILE..."
+        )
+    if args.eval and args.pred and args.json:
+        parser.error("--json with both --eval and --pred would mix two kinds of JSON on stdout")
     if args.top_k < 0:
         parser.error("--top-k must be 0 (all) or more")
     return args
@@ -233,6 +286,10 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
         folder = train(data, config, fresh=args.fresh, quiet=args.quiet)
         print(f"train: model saved to {folder}")
+    if args.eval:
+        failed = _evaluate(data, args)
+        if failed:
+            return 1
     if args.pred:
         from tqdm import tqdm
 
@@ -241,7 +298,8 @@ def run(args: argparse.Namespace) -> int:
 
         loaded = load_model(find_model(args.model, data.models))
         paths = expand_inputs(args.pred)
-        predictions = predict_files(loaded, paths, args.top_k, args.threshold, args.pred_batch_size)
+        threshold = defaults.THRESHOLD if args.threshold is None else args.threshold
+        predictions = predict_files(loaded, paths, args.top_k, threshold, args.pred_batch_size)
         # A bar between result lines on one terminal only garbles them; show it when stdout
         # goes elsewhere (a file, a pipe), where it is the only sign of progress.
         quiet = args.quiet or sys.stdout.isatty()
@@ -249,6 +307,25 @@ def run(args: argparse.Namespace) -> int:
         if print_predictions(progress, args.json):
             return 1
     return 0
+
+
+def _evaluate(data, args: argparse.Namespace) -> int:
+    """Run --eval and print its summary; return how many posts could not be read."""
+    import json
+
+    from alti2v.evaluate import EvalOptions, evaluate, summary_text, unreadable
+    from alti2v.judge import Settings
+    from alti2v.models import find_model, load_model
+
+    folder = find_model(args.model, data.models)
+    threshold = defaults.EVAL_THRESHOLD if args.threshold is None else args.threshold
+    settings = Settings(args.threshold_rule, threshold, args.bootstrap, args.seed)
+    options = EvalOptions(
+        args.eval_dir, args.baseline_max, args.weights, settings, args.pred_batch_size
+    )
+    summary = evaluate(data, load_model(folder), folder, options, args.quiet)
+    print(json.dumps(summary) if args.json else summary_text(summary, data, folder))
+    return unreadable(summary)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -269,10 +346,10 @@ def main(argv: list[str] | None = None) -> int:
             return run(args)
     except PipelineError as error:
         print(f"alt_i2v.py: error: {error}", file=sys.stderr)
-        return 2
+        return 3
     except OSError as error:  # an unwritable data directory, a full disk
         print(f"alt_i2v.py: error: {error}; check the path and free space", file=sys.stderr)
-        return 2
+        return 3
     except KeyboardInterrupt:
         print("alt_i2v.py: interrupted; run the same command again to resume", file=sys.stderr)
         return 130

@@ -28,3 +28,9 @@ CHECKPOINT_MINUTES = 30.0  # also checkpoint inside an epoch after this much tra
 TOP_K = 30  # tags printed per image (the original's); 0 prints all
 THRESHOLD = 0.0  # tags below this probability are not printed
 PRED_BATCH_SIZE = 16  # images per forward pass at --pred
+
+# Evaluation
+EVAL_THRESHOLD = 0.5  # --eval's constant rule: a tag is predicted at this probability or more
+BOOTSTRAP = 500  # resamples of the images for the 95% intervals (seeded with --seed)
+BASELINE_MAX = 2000  # training posts the logistic-regression baseline fits on, at most
+GALLERY_IMAGES = 24  # held-out images in report.html, the worst misses and false alarms first

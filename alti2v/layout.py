@@ -25,6 +25,9 @@ RATING_TAGS = {
     "e": "rating:explicit",
 }
 
+# The tag categories of a Danbooru post's .json, as `tag_string_<category>`.
+DANBOORU_CATEGORIES = ("general", "character", "copyright", "artist", "meta")
+
 
 @dataclass(frozen=True)
 class DataDir:
@@ -56,6 +59,37 @@ class DataDir:
     def models(self) -> Path:
         return self.root / "models"
 
+    def evaluation(self, model_name: str) -> EvalFiles:
+        """Where --eval writes its judgement of the model `models/<model_name>/`."""
+        return EvalFiles(self.root / "eval" / model_name)
+
+
+@dataclass(frozen=True)
+class EvalFiles:
+    """The outputs of --eval for one model: `eval/<model name>/...`."""
+
+    folder: Path
+
+    @property
+    def summary(self) -> Path:
+        return self.folder / "summary.json"
+
+    @property
+    def per_tag(self) -> Path:
+        return self.folder / "per_tag.csv"
+
+    @property
+    def report(self) -> Path:
+        return self.folder / "report.html"
+
+    def picture(self, name: str) -> Path:
+        return self.folder / f"{name}.png"
+
+    @property
+    def scratch(self) -> Path:
+        """Memory-mapped score matrices of the run in progress; removed when it ends."""
+        return self.folder / ".scratch"
+
 
 @dataclass(frozen=True)
 class Post:
@@ -71,11 +105,24 @@ class Post:
 
     def rating_tag(self) -> str | None:
         """`rating:<name>` from the .json, or None when there is no usable rating."""
+        return RATING_TAGS.get(self._meta().get("rating"))
+
+    def _meta(self) -> dict:
         try:
             meta = json.loads(self.meta_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return None
-        return RATING_TAGS.get(meta.get("rating")) if isinstance(meta, dict) else None
+            return {}
+        return meta if isinstance(meta, dict) else {}
+
+    def tag_categories(self) -> dict[str, str]:
+        """{tag: Danbooru category} from the .json's `tag_string_<category>` fields; empty
+        when there is no readable metadata."""
+        meta = self._meta()
+        return {
+            tag: category
+            for category in DANBOORU_CATEGORIES
+            for tag in parse_tags(str(meta.get(f"tag_string_{category}") or ""))
+        }
 
     def labels(self) -> list[str]:
         """The post's tags plus its rating tag, each once, in file order."""

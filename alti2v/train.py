@@ -41,7 +41,7 @@ from alti2v.metrics import summarize
 from alti2v.model import build_model
 from alti2v.models import export_model
 from alti2v.store import open_db, read_meta, record_keys
-from alti2v.vocabulary import load_vocabulary, vocabulary_hash
+from alti2v.vocabulary import load_vocabulary, read_vocabulary_meta, vocabulary_hash
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +308,10 @@ def _export(data: DataDir, checkpoints: Path, model, state: TrainState, tags) ->
     best_row = next(
         (row for row in state.history if row["eval_map"] == state.best_map), state.history[-1]
     )
-    folder = export_model(data.models, source, tags, {**state.config, "metrics": best_row})
+    # model.json carries each tag's category, so --pred and --eval need no data directory.
+    categories = read_vocabulary_meta(data.vocab_meta).get("categories", {})
+    info = {**state.config, "metrics": best_row, "categories": categories}
+    folder = export_model(data.models, source, tags, info)
     state.exported = folder.name
     record_state(latest_checkpoint(checkpoints), state)
     return folder

@@ -2,12 +2,14 @@
 
 The vocabulary is `vocab.txt`, one tag per line; a tag's line number is its label index
 everywhere (LevelDB, the model's outputs, the copy saved beside every model). `vocab.json` beside
-it records how it was made.
+it records how it was made, and the category of each tag (`"categories"`: general, character,
+copyright, artist, meta from the posts' .json, rating for `rating:*`, unknown without metadata).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections import Counter
 from pathlib import Path
@@ -38,6 +40,7 @@ def build_vocabulary(
             f"{data.imgs}: no such folder; put posts there (danbooru_datasetgenerator.py) first"
         )
     counts: Counter[str] = Counter()
+    recorded: dict[str, str] = {}
     num_posts = num_matched = 0
     for post in tqdm(iter_posts(data.imgs), desc="counting tags", unit=" posts", disable=quiet):
         num_posts += 1
@@ -46,6 +49,8 @@ def build_vocabulary(
             continue
         num_matched += 1
         counts.update(labels)
+        for tag, category in post.tag_categories().items():
+            recorded.setdefault(tag, category)
     if not counts:
         raise VocabularyError(f"{data.imgs}: no tagged posts found (need <id>.txt beside images)")
 
@@ -65,6 +70,7 @@ def build_vocabulary(
         "filter": filter_tag,
         "hash": vocabulary_hash(tags),
         "counts": dict(kept),
+        "categories": {tag: category_of(tag, recorded) for tag in tags},
     }
     atomic_write_text(data.vocab, "".join(f"{tag}\n" for tag in tags))
     atomic_write_json(data.vocab_meta, meta)
@@ -98,3 +104,12 @@ def category_of(tag: str, categories: dict[str, str]) -> str:
     if tag.startswith("rating:"):
         return "rating"
     return categories.get(tag, "unknown")
+
+
+def read_vocabulary_meta(path: Path) -> dict:
+    """vocab.json as a dict; empty when it is missing or unreadable (it is informative only)."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}

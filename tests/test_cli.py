@@ -101,6 +101,10 @@ def test_train_writes_history_checkpoints_and_a_model(trained) -> None:
     assert info["num_tags"] == trained.vocab_size
     assert (info["image_size"], info["resize"], info["preprocess"]) == (150, "area", "vgg")
     assert set(info["metrics"]) == set(HISTORY_COLUMNS)
+    # The tag categories travel with the model (synthetic posts are all "general").
+    vocab_meta = json.loads((data_dir / "vocab.json").read_text())
+    assert info["categories"] == vocab_meta["categories"]
+    assert set(info["categories"].values()) <= {"general", "rating"}
 
 
 # --- --pred -------------------------------------------------------------------------------
@@ -232,7 +236,7 @@ def test_no_mode_is_a_usage_error(tmp_path: Path, alt_i2v) -> None:
     assert result.stderr.startswith("usage: alt_i2v.py")
     assert result.stderr.endswith(
         "alt_i2v.py: error: choose at least one mode: "
-        "--maeshori, --build, --train, --pred FILE...\n"
+        "--maeshori, --build, --train, --eval, --pred FILE...\n"
     )
     assert result.stdout == ""
     assert list(tmp_path.iterdir()) == []
@@ -244,7 +248,7 @@ def test_negative_top_k_is_refused(tmp_path: Path, alt_i2v) -> None:
 
 
 def test_maeshori_without_imgs_is_one_line(tmp_path: Path, alt_i2v) -> None:
-    result = alt_i2v("--maeshori", "--data-dir", tmp_path, expect=2)
+    result = alt_i2v("--maeshori", "--data-dir", tmp_path, expect=3)
     assert result.stderr == (
         f"alt_i2v.py: error: {tmp_path / 'imgs'}: no such folder; "
         "put posts there (danbooru_datasetgenerator.py) first\n"
@@ -252,7 +256,7 @@ def test_maeshori_without_imgs_is_one_line(tmp_path: Path, alt_i2v) -> None:
 
 
 def test_build_without_vocabulary_is_one_line(tmp_path: Path, alt_i2v) -> None:
-    result = alt_i2v("--build", "--data-dir", tmp_path, expect=2)
+    result = alt_i2v("--build", "--data-dir", tmp_path, expect=3)
     assert result.stderr == (
         f"alt_i2v.py: error: {tmp_path / 'vocab.txt'}: no vocabulary; run --maeshori first\n"
     )
@@ -261,7 +265,7 @@ def test_build_without_vocabulary_is_one_line(tmp_path: Path, alt_i2v) -> None:
 
 @pytest.mark.slow
 def test_pred_without_a_model_is_one_line(tmp_path: Path, alt_i2v) -> None:
-    result = alt_i2v("--pred", "x.png", "--data-dir", tmp_path, expect=2)
+    result = alt_i2v("--pred", "x.png", "--data-dir", tmp_path, expect=3)
     assert "Traceback" not in result.stderr
     assert error_lines(result.stderr) == [
         f"alt_i2v.py: error: {tmp_path / 'models'}: no trained model; "
@@ -273,7 +277,7 @@ def test_pred_without_a_model_is_one_line(tmp_path: Path, alt_i2v) -> None:
 @pytest.mark.slow
 def test_train_without_dataset_is_one_line(tmp_path: Path, alt_i2v) -> None:
     (tmp_path / "vocab.txt").write_text("1girl\nsolo\n")
-    result = alt_i2v("--train", "--weights", "none", "--data-dir", tmp_path, expect=2)
+    result = alt_i2v("--train", "--weights", "none", "--data-dir", tmp_path, expect=3)
     assert "Traceback" not in result.stderr
     assert error_lines(result.stderr) == [
         f"alt_i2v.py: error: {tmp_path / 'dataset.ldb'}: no dataset; run --build first"

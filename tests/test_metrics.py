@@ -1,4 +1,5 @@
-"""Tests for alti2v.metrics against brute-force definitions, hand-worked examples and Keras."""
+"""Tests for alti2v.metrics against brute-force definitions, hand-worked examples (ties among
+them) and Keras."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import pytest
 from alti2v.metrics import (
     average_precision,
     binary_cross_entropy,
+    confusion_counts,
     mean_average_precision,
     micro_f1,
+    precision_recall_f,
     summarize,
 )
 
@@ -46,7 +49,7 @@ def test_perfect_ranking_gives_one() -> None:
     rng = np.random.default_rng(0)
     targets = (rng.random(100) < 0.2).astype(np.float32)
     scores = targets * 0.5 + rng.random(100) * 0.4  # every positive above every negative
-    assert average_precision(scores, targets) == 1.0
+    assert average_precision(scores, targets) == pytest.approx(1.0)
 
 
 def test_worst_ranking() -> None:
@@ -118,3 +121,53 @@ def test_summarize_names() -> None:
     summary = summarize(scores, targets)
     assert set(summary) == {"loss", "map", "micro_f1"}
     assert (summary["map"], summary["micro_f1"]) == (1.0, 1.0)
+
+
+def test_a_constant_score_gets_the_positive_rate() -> None:
+    # Every image tied: one threshold, precision 3/8 at recall 1, whatever the order of rows.
+    targets = np.array([1, 0, 0, 1, 0, 0, 1, 0])
+    for order in (targets, targets[::-1], np.sort(targets)):
+        assert average_precision(np.full(8, 0.3), order) == pytest.approx(3 / 8)
+
+
+def test_ties_share_one_threshold() -> None:
+    # Ranked groups: {pos} at 0.9, then {pos, neg, neg} tied at 0.5, then {pos} at 0.1.
+    # Thresholds: 0.9 -> P 1, R 1/3; 0.5 -> P 2/4, R 2/3; 0.1 -> P 3/5, R 1.
+    scores = np.array([0.5, 0.9, 0.5, 0.1, 0.5])
+    targets = np.array([0, 1, 1, 1, 0])
+    expected = 1 * (1 / 3) + (2 / 4) * (1 / 3) + (3 / 5) * (1 / 3)
+    assert average_precision(scores, targets) == pytest.approx(expected)
+    assert average_precision(scores[::-1], targets[::-1]) == pytest.approx(expected)
+
+
+def test_an_all_positive_tag_gets_one() -> None:
+    assert average_precision(np.array([0.1, 0.7, 0.7]), np.ones(3)) == pytest.approx(1.0)
+
+
+def test_mean_average_precision_of_the_frequency_prior_is_the_mean_positive_rate() -> None:
+    targets = np.array([[1, 0, 1], [0, 0, 1], [0, 1, 1], [1, 0, 1]])
+    prior = np.broadcast_to(np.array([0.5, 0.25, 0.9]), targets.shape)
+    # Tag 0: 2/4, tag 1: 1/4, tag 2 (all positive): 1.
+    assert mean_average_precision(prior, targets) == pytest.approx((0.5 + 0.25 + 1) / 3)
+
+
+def test_counts_and_scores_from_counts() -> None:
+    predicted = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0]], dtype=bool)
+    targets = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0]])
+    counts = confusion_counts(predicted, targets)
+    assert counts.tolist() == [[1, 1, 1], [2, 0, 0], [0, 0, 0]]
+    precision, recall, f1 = precision_recall_f(counts)
+    assert precision.tolist() == [0.5, 1.0, 0.0]  # an empty ratio counts as 0
+    assert recall.tolist() == [0.5, 1.0, 0.0]
+    assert f1 == pytest.approx([0.5, 1.0, 0.0])
+    _, _, f2 = precision_recall_f(np.array([1, 3, 0]), beta=2.0)
+    # P 1/4, R 1: F2 = 5 * 1/4 / (4 * 1/4 + 1) = 5/8.
+    assert f2 == pytest.approx(5 / 8)
+
+
+def test_empty_predictions() -> None:
+    assert confusion_counts(np.zeros((0, 2), dtype=bool), np.zeros((0, 2))).tolist() == [
+        [0, 0, 0],
+        [0, 0, 0],
+    ]
+    assert math.isnan(mean_average_precision(np.zeros((0, 2)), np.zeros((0, 2))))

@@ -83,6 +83,35 @@ def test_vocab_json_records_how_it_was_made(data: DataDir) -> None:
         "filter": None,
         "hash": vocabulary_hash([tag for tag, _ in kept]),
         "counts": dict(kept),
+        # These posts' .json files carry no tag_string_<category> fields.
+        "categories": {
+            tag: "rating" if tag.startswith("rating:") else "unknown" for tag, _ in kept
+        },
+    }
+
+
+def test_categories_come_from_the_json_tag_strings(tmp_path: Path) -> None:
+    data = write_posts(tmp_path, {"1": ("1girl hatsune_miku vocaloid kei highres", "g")})
+    (data.imgs / "2.png").write_bytes((data.imgs / "1.png").read_bytes())
+    (data.imgs / "2.txt").write_text("1girl smile\n")  # no .json: smile stays unknown
+    meta = {
+        "rating": "g",
+        "tag_string_general": "1girl",
+        "tag_string_character": "hatsune_miku",
+        "tag_string_copyright": "vocaloid",
+        "tag_string_artist": "kei",
+        "tag_string_meta": "highres",
+    }
+    (data.imgs / "1.json").write_text(json.dumps(meta))
+    categories = build_vocabulary(data, quiet=True)["categories"]
+    assert categories == {
+        "1girl": "general",
+        "hatsune_miku": "character",
+        "vocaloid": "copyright",
+        "kei": "artist",
+        "highres": "meta",
+        "rating:general": "rating",
+        "smile": "unknown",
     }
 
 
