@@ -16,6 +16,7 @@ from alti2v import synthetic
 from alti2v.layout import iter_posts
 from alti2v.store import split_of
 from alti2v.train import HISTORY_COLUMNS
+from alti2v.vocabulary import TAG_CATEGORIES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PRED_PROBABILITY = r"\d\.\d{6}"
@@ -148,7 +149,10 @@ def test_pred_json_lines(trained, all_tags_json, images, broken_image) -> None:
     assert [record["image"] for record in records] == [images[0], broken_image, images[1]]
     tags = (trained.data_dir / "vocab.txt").read_text().splitlines()
     for record in (records[0], records[2]):
-        assert set(record) == {"image", "tags"}
+        assert set(record) == {"image", "model", "rating", "tags"}
+        assert record["model"] == trained.model_folder.name
+        assert record["rating"]["tag"].startswith("rating:")
+        assert all(item["category"] in TAG_CATEGORIES for item in record["tags"])
         assert sorted(item["tag"] for item in record["tags"]) == sorted(tags)  # --top-k 0: all
         probabilities = [item["prob"] for item in record["tags"]]
         assert probabilities == sorted(probabilities, reverse=True)
@@ -205,7 +209,12 @@ EVERY_FLAG = (
     "--resize", "--image-size", "--eval-fraction", "--workers",
     "--epochs", "--batch-size", "--learning-rate", "--warmup-epochs", "--schedule", "--freeze",
     "--weights", "--preprocess", "--seed", "--checkpoint-minutes", "--fresh",
-    "--model", "--top-k", "--threshold", "--json", "--pred-batch-size",
+    "--model", "--recursive", "--decode-workers",
+    "--threshold", "--threshold-rule", "--general-threshold", "--character-threshold",
+    "--top-k", "--spaces", "--escape-parens", "--exclude", "--exclude-file", "--include-only",
+    "--replace", "--replace-file", "--sort", "--rating", "--character-first", "--always-first",
+    "--format", "--json", "--with-probs", "--caption-ext", "--caption-separator",
+    "--caption-mode", "--output-dir", "--skip-unchanged", "--sheet",
 )  # fmt: skip
 
 
@@ -244,7 +253,7 @@ def test_negative_top_k_is_refused(tmp_path: Path, alt_i2v) -> None:
 
 
 def test_maeshori_without_imgs_is_one_line(tmp_path: Path, alt_i2v) -> None:
-    result = alt_i2v("--maeshori", "--data-dir", tmp_path, expect=2)
+    result = alt_i2v("--maeshori", "--data-dir", tmp_path, expect=3)
     assert result.stderr == (
         f"alt_i2v.py: error: {tmp_path / 'imgs'}: no such folder; "
         "put posts there (danbooru_datasetgenerator.py) first\n"
@@ -252,7 +261,7 @@ def test_maeshori_without_imgs_is_one_line(tmp_path: Path, alt_i2v) -> None:
 
 
 def test_build_without_vocabulary_is_one_line(tmp_path: Path, alt_i2v) -> None:
-    result = alt_i2v("--build", "--data-dir", tmp_path, expect=2)
+    result = alt_i2v("--build", "--data-dir", tmp_path, expect=3)
     assert result.stderr == (
         f"alt_i2v.py: error: {tmp_path / 'vocab.txt'}: no vocabulary; run --maeshori first\n"
     )
@@ -261,7 +270,7 @@ def test_build_without_vocabulary_is_one_line(tmp_path: Path, alt_i2v) -> None:
 
 @pytest.mark.slow
 def test_pred_without_a_model_is_one_line(tmp_path: Path, alt_i2v) -> None:
-    result = alt_i2v("--pred", "x.png", "--data-dir", tmp_path, expect=2)
+    result = alt_i2v("--pred", "x.png", "--data-dir", tmp_path, expect=3)
     assert "Traceback" not in result.stderr
     assert error_lines(result.stderr) == [
         f"alt_i2v.py: error: {tmp_path / 'models'}: no trained model; "
@@ -273,7 +282,7 @@ def test_pred_without_a_model_is_one_line(tmp_path: Path, alt_i2v) -> None:
 @pytest.mark.slow
 def test_train_without_dataset_is_one_line(tmp_path: Path, alt_i2v) -> None:
     (tmp_path / "vocab.txt").write_text("1girl\nsolo\n")
-    result = alt_i2v("--train", "--weights", "none", "--data-dir", tmp_path, expect=2)
+    result = alt_i2v("--train", "--weights", "none", "--data-dir", tmp_path, expect=3)
     assert "Traceback" not in result.stderr
     assert error_lines(result.stderr) == [
         f"alt_i2v.py: error: {tmp_path / 'dataset.ldb'}: no dataset; run --build first"
