@@ -56,12 +56,17 @@ def find_inputs(arguments: list[str], recursive: bool = False) -> FoundInputs:
             matches = sorted(glob.glob(argument, recursive=True))
             if not matches:
                 found.problems.append(f"{argument}: no file matches this pattern")
+            # `**` follows symlinks, round a loop too: keep the first path to each real file.
+            real_files: set[str] = set()
             for match in map(Path, matches):
                 if match.is_dir():
                     for image in _walk(match, recursive, found.problems):
                         add(image, match)
-                elif _is_image_name(match):
-                    add(match, match.parent)
+                elif match.is_file() and _is_image_name(match):
+                    real = os.path.realpath(match)
+                    if real not in real_files:
+                        real_files.add(real)
+                        add(match, match.parent)
     return found
 
 

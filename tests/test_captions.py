@@ -9,9 +9,9 @@ import pytest
 
 from alti2v.captions import (
     CaptionSettings,
-    caption_record_fields,
     caption_key,
     caption_path,
+    caption_record_fields,
     merge_tags,
     sidecar_path,
     split_caption,
