@@ -155,6 +155,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--top-k must be 0 (all) or more")
     if args.json:
         args.format = "json"
+    if not args.caption_ext.startswith(".") or "/" in args.caption_ext:
+        parser.error(
+            f"--caption-ext must be a file extension such as .txt, not {args.caption_ext!r}"
+        )
     if args.format not in FILE_FORMATS:
         for flag, value in (
             ("--skip-unchanged", args.skip_unchanged),
@@ -182,7 +186,7 @@ def _add_pred_arguments(parser: argparse.ArgumentParser) -> None:
     )
     inputs.add_argument(
         "--decode-workers",
-        type=int,
+        type=_non_negative_int,
         default=defaults.DECODE_WORKERS,
         help="image-decoding threads running beside the model; 0 means one per CPU core",
     )
@@ -344,6 +348,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
 
 

@@ -245,3 +245,7 @@ def test_usage_errors(trained, alt_i2v):
     assert "--skip-unchanged needs --format caption or sidecar" in result.stderr
     result = pred(alt_i2v, trained, "x.png", "--replace", "nothing", expect=2)
     assert "is not OLD=NEW" in result.stderr
+    result = pred(alt_i2v, trained, "x.png", "--caption-ext", "txt", expect=2)
+    assert "--caption-ext must be a file extension such as .txt" in result.stderr
+    result = pred(alt_i2v, trained, "x.png", "--decode-workers", -1, expect=2)
+    assert "must be 0 or more" in result.stderr
