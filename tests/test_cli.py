@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from alti2v import synthetic
 from alti2v.layout import iter_posts
@@ -311,4 +312,10 @@ def test_demo_shows_predicted_and_true_tags_of_held_out_posts(trained, tmp_path:
         assert all((verdict == "ok") == (tag in post.labels()) for tag, verdict in shown.items())
         assert block[3] == "  missed:    -"
     true_in_vocabulary = sum(len(set(post.labels()) & vocabulary) for post in iter_posts(samples))
-    assert lines[-1].endswith(f"of {true_in_vocabulary} true tags found")
+    assert lines[-2].endswith(f"of {true_in_vocabulary} true tags found")
+    assert (
+        lines[-1]
+        == f"contact sheet of these images, their top tags and true tags: {samples}/sheet.png"
+    )
+    with Image.open(samples / "sheet.png") as sheet:
+        assert sheet.format == "PNG" and sheet.width > 3 * 256
