@@ -176,9 +176,9 @@ def test_captions_sidecars_and_skip_unchanged(trained, alt_i2v, tree, tmp_path):
     assert redone == [f"updated {out / changed.with_suffix('.txt').name}"]
     assert len(again.stdout.splitlines()) == len(images_of(tree))
 
+    nested = sorted(path for path in (folder / "nested").iterdir() if path.is_file())
     sidecars = pred(alt_i2v, trained, folder / "nested", "--format", "sidecar", "--quiet")
     record = json.loads((folder / "nested" / "link.png.json").read_text())
-    nested = sorted(path for path in (folder / "nested").iterdir() if path.is_file())
     assert sidecars.stdout.splitlines() == [f"written {path}.json" for path in nested]
     assert record["provenance"]["model"] == trained.model_folder.name
     assert record["provenance"]["threshold_rule"]["rule"] == "constant"
