@@ -15,7 +15,9 @@ import sys
 from pathlib import Path
 
 from alti2v import defaults
+from alti2v.captions import CAPTION_MODES
 from alti2v.images import PREPROCESSORS, RESIZE_FILTERS
+from alti2v.outputs import FILE_FORMATS, FORMATS
 from alti2v.thresholds import RULES
 
 log = logging.getLogger("alt_i2v")
@@ -47,6 +49,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="data directory (imgs/ inside; every output goes here)",
     )
     common.add_argument("--quiet", action="store_true", help="no progress bars or info logs")
+    common.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=defaults.BATCH_SIZE,
+        help="images per training step (--train) and per forward pass (--pred)",
+    )
 
     vocabulary = parser.add_argument_group("--maeshori")
     vocabulary.add_argument(
@@ -97,12 +105,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train = parser.add_argument_group("--train (a resumed run keeps its own settings but --epochs)")
     train.add_argument(
         "--epochs", type=_positive_int, default=defaults.EPOCHS, help="epochs in all"
-    )
-    train.add_argument(
-        "--batch-size",
-        type=_positive_int,
-        default=defaults.BATCH_SIZE,
-        help="images per training step",
     )
     train.add_argument(
         "--learning-rate",
@@ -178,41 +180,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=defaults.BOOTSTRAP,
         help="resamples of the images for the 95%% confidence intervals",
     )
-    evaluation.add_argument(
-        "--threshold-rule",
-        choices=RULES,
-        default="constant",
-        help="the rule whose thresholds per_tag.csv and the gallery use (constant: --threshold)",
-    )
 
-    pred = parser.add_argument_group("--pred")
-    pred.add_argument(
-        "--model",
-        type=Path,
-        default=None,
-        help="model folder or its model.keras (default: the newest in DATA_DIR/models); "
-        "--eval judges it too",
-    )
-    pred.add_argument("--top-k", type=int, default=defaults.TOP_K, help="tags per image; 0 for all")
-    pred.add_argument(
-        "--threshold",
-        type=float,
-        default=None,
-        help=f"--pred: print only tags with at least this probability (default "
-        f"{defaults.THRESHOLD}); --eval: the constant rule's threshold "
-        f"(default {defaults.EVAL_THRESHOLD})",
-    )
-    pred.add_argument(
-        "--json",
-        action="store_true",
-        help="--pred: one JSON object per image per line; --eval: the summary as one JSON object",
-    )
-    pred.add_argument(
-        "--pred-batch-size",
-        type=_positive_int,
-        default=defaults.PRED_BATCH_SIZE,
-        help="images per forward pass",
-    )
+    _add_pred_arguments(parser)
 
     args = parser.parse_args(argv)
     if not (args.maeshori or args.build or args.train or args.eval or args.pred):
@@ -223,7 +192,193 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--json with both --eval and --pred would mix two kinds of JSON on stdout")
     if args.top_k < 0:
         parser.error("--top-k must be 0 (all) or more")
+    if args.json:
+        args.format = "json"
+    if not args.caption_ext.startswith(".") or "/" in args.caption_ext:
+        parser.error(
+            f"--caption-ext must be a file extension such as .txt, not {args.caption_ext!r}"
+        )
+    if args.format not in FILE_FORMATS:
+        for flag, value in (
+            ("--skip-unchanged", args.skip_unchanged),
+            ("--output-dir", args.output_dir),
+        ):
+            if value:
+                parser.error(f"{flag} needs --format caption or sidecar")
+    try:
+        args.tag_settings = _tag_settings(args)
+    except (OSError, ValueError) as error:
+        parser.error(str(error))
     return args
+
+
+def _add_pred_arguments(parser: argparse.ArgumentParser) -> None:
+    inputs = parser.add_argument_group("--pred: inputs and model")
+    inputs.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="model folder or its model.keras (default: the newest in DATA_DIR/models); "
+        "--eval judges it too",
+    )
+    inputs.add_argument(
+        "--recursive", action="store_true", help="also tag images in subfolders of a folder"
+    )
+    inputs.add_argument(
+        "--decode-workers",
+        type=_non_negative_int,
+        default=defaults.DECODE_WORKERS,
+        help="image-decoding threads running beside the model; 0 means one per CPU core",
+    )
+
+    thresholds = parser.add_argument_group("--pred: which tags an image gets")
+    thresholds.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help=f"threshold rule constant: --pred keeps tags with at least this probability "
+        f"(default {defaults.THRESHOLD}); --eval's constant rule (default {defaults.EVAL_THRESHOLD})",
+    )
+    thresholds.add_argument(
+        "--threshold-rule",
+        choices=RULES,
+        default=defaults.THRESHOLD_RULE,
+        help="constant (--threshold), mcut (per image, at the largest gap), or per-tag "
+        "thresholds fitted by --eval: f0.5, f1, f2, category (--eval: the rule its per_tag.csv "
+        "and gallery show)",
+    )
+    for category in ("general", "character"):
+        thresholds.add_argument(
+            f"--{category}-threshold",
+            type=float,
+            default=None,
+            help=f"this threshold for {category} tags instead of the rule's (default: the rule)",
+        )
+    thresholds.add_argument(
+        "--top-k",
+        "--max-tags",
+        type=int,
+        default=defaults.TOP_K,
+        help="at most this many tags per image, after every filter; 0 for all",
+    )
+
+    tags = parser.add_argument_group("--pred: tag lists, for every format")
+    tags.add_argument(
+        "--spaces",
+        action="store_true",
+        help="write long hair, not long_hair (kaomoji such as ^_^ keep their underscores)",
+    )
+    tags.add_argument(
+        "--escape-parens", action="store_true", help="write \\( and \\) for prompt syntax"
+    )
+    tags.add_argument(
+        "--exclude", nargs="+", action="extend", default=[], metavar="TAG",
+        help="leave these tags out (either spelling)",
+    )  # fmt: skip
+    tags.add_argument(
+        "--exclude-file", type=Path, default=None, metavar="FILE",
+        help="leave out the tags in FILE (one per line or comma-separated; # comments)",
+    )  # fmt: skip
+    tags.add_argument(
+        "--include-only", nargs="+", action="extend", default=[], metavar="TAG",
+        help="keep only these tags (default: every tag)",
+    )  # fmt: skip
+    tags.add_argument(
+        "--replace", nargs="+", action="extend", default=[], metavar="OLD=NEW",
+        help="write NEW instead of OLD",
+    )  # fmt: skip
+    tags.add_argument(
+        "--replace-file", type=Path, default=None, metavar="FILE",
+        help="OLD=NEW lines, as --replace",
+    )  # fmt: skip
+    tags.add_argument(
+        "--sort", choices=("prob", "alpha"), default=defaults.SORT,
+        help="order tags by probability or alphabetically",
+    )  # fmt: skip
+    tags.add_argument(
+        "--rating", choices=("inline", "first", "last", "none"), default=defaults.RATING,
+        help="the rating tag ranked like any tag, only the most likely one first or last, or none",
+    )  # fmt: skip
+    tags.add_argument(
+        "--character-first", action="store_true", help="character tags before the others"
+    )
+    tags.add_argument(
+        "--always-first", nargs="+", action="extend", default=[], metavar="TAG",
+        help="put these tags first on every image (a trigger word)",
+    )  # fmt: skip
+
+    output = parser.add_argument_group("--pred: output")
+    output.add_argument(
+        "--format",
+        choices=sorted(FORMATS),
+        default=defaults.FORMAT,
+        help="text lines, json lines, csv rows, caption files, or sidecar .json files",
+    )
+    output.add_argument(
+        "--json",
+        action="store_true",
+        help="--pred: the same as --format json; --eval: the summary as one JSON object",
+    )
+    output.add_argument(
+        "--with-probs", action="store_true", help="captions write (tag:0.87) instead of tag"
+    )
+    output.add_argument(
+        "--caption-ext", default=defaults.CAPTION_EXT, help="caption file: image stem + this"
+    )
+    output.add_argument(
+        "--caption-separator", default=defaults.CAPTION_SEPARATOR, help="between caption tags"
+    )
+    output.add_argument(
+        "--caption-mode",
+        choices=CAPTION_MODES,
+        default=defaults.CAPTION_MODE,
+        help="an existing caption: skip it, overwrite it, or append/prepend the new tags "
+        "(each tag once, in either spelling)",
+    )
+    output.add_argument(
+        "--output-dir",
+        type=Path,
+        default=None,
+        help="write captions and sidecars here, mirroring the input tree (default: beside "
+        "each image)",
+    )
+    output.add_argument(
+        "--skip-unchanged",
+        action="store_true",
+        help="pass over images whose output this model made with these settings from the same "
+        "bytes (a caption run keeps a sidecar as the record)",
+    )
+    output.add_argument(
+        "--sheet",
+        type=Path,
+        default=None,
+        metavar="PNG",
+        help=f"also draw a contact sheet of the first {defaults.SHEET_MAX_IMAGES} images, their "
+        "tags and probability bars (true tags marked, from a .txt beside an image)",
+    )
+
+
+def _tag_settings(args: argparse.Namespace):
+    from alti2v.tagfilter import TagSettings, parse_replacement, read_tag_list, tag_key
+
+    exclude = list(args.exclude)
+    if args.exclude_file:
+        exclude += read_tag_list(args.exclude_file.read_text(encoding="utf-8"))
+    replacements = list(args.replace)
+    if args.replace_file:
+        replacements += read_tag_list(args.replace_file.read_text(encoding="utf-8"))
+    return TagSettings(
+        spaces=args.spaces,
+        escape_parens=args.escape_parens,
+        exclude=frozenset(map(tag_key, exclude)),
+        include_only=frozenset(map(tag_key, args.include_only)),
+        replace=dict(map(parse_replacement, replacements)),
+        max_tags=args.top_k,
+        sort=args.sort,
+        rating=args.rating,
+        character_first=args.character_first,
+        always_first=tuple(args.always_first),
+    )
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -239,6 +394,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
 
 
@@ -291,20 +453,32 @@ def run(args: argparse.Namespace) -> int:
         if failed:
             return 1
     if args.pred:
-        from tqdm import tqdm
-
+        from alti2v.captions import CaptionSettings
+        from alti2v.inputs import find_inputs
         from alti2v.models import find_model, load_model
-        from alti2v.predict import expand_inputs, predict_files, print_predictions
+        from alti2v.predict import device_line
+        from alti2v.tagging import PredOptions, Thresholds, tag_collection
 
-        loaded = load_model(find_model(args.model, data.models))
-        paths = expand_inputs(args.pred)
-        threshold = defaults.THRESHOLD if args.threshold is None else args.threshold
-        predictions = predict_files(loaded, paths, args.top_k, threshold, args.pred_batch_size)
-        # A bar between result lines on one terminal only garbles them; show it when stdout
-        # goes elsewhere (a file, a pipe), where it is the only sign of progress.
-        quiet = args.quiet or sys.stdout.isatty()
-        progress = tqdm(predictions, total=len(paths), unit=" img", disable=quiet)
-        if print_predictions(progress, args.json):
+        folder = find_model(args.model, data.models)
+        loaded = load_model(folder)
+        log.info("pred: model %s (%d tags), %s", folder, len(loaded.tags), device_line())
+        options = PredOptions(
+            format=args.format, tags=args.tag_settings,
+            thresholds=Thresholds(
+                args.threshold_rule,
+                defaults.THRESHOLD if args.threshold is None else args.threshold,
+                args.general_threshold,
+                args.character_threshold,
+            ),
+            captions=CaptionSettings(
+                args.caption_ext, args.caption_separator, args.caption_mode, args.output_dir,
+                args.skip_unchanged,
+            ),
+            with_probs=args.with_probs, batch_size=args.batch_size,
+            workers=args.decode_workers, sheet=args.sheet,
+        )  # fmt: skip
+        found = find_inputs(args.pred, args.recursive)
+        if tag_collection(loaded, folder, found, options, args.quiet):
             return 1
     return 0
 
@@ -320,9 +494,7 @@ def _evaluate(data, args: argparse.Namespace) -> int:
     folder = find_model(args.model, data.models)
     threshold = defaults.EVAL_THRESHOLD if args.threshold is None else args.threshold
     settings = Settings(args.threshold_rule, threshold, args.bootstrap, args.seed)
-    options = EvalOptions(
-        args.eval_dir, args.baseline_max, args.weights, settings, args.pred_batch_size
-    )
+    options = EvalOptions(args.eval_dir, args.baseline_max, args.weights, settings, args.batch_size)
     summary = evaluate(data, load_model(folder), folder, options, args.quiet)
     print(json.dumps(summary) if args.json else summary_text(summary, data, folder))
     return unreadable(summary)

@@ -14,7 +14,7 @@ MIN_COUNT = 1  # a tag must be on at least this many posts to enter the vocabula
 
 # Training
 EPOCHS = 100  # the original's
-BATCH_SIZE = 16  # the original's
+BATCH_SIZE = 16  # images per training step (the original's) and per forward pass at --pred
 LEARNING_RATE = 1e-4  # Adam; chosen by measurement on bench/quality.py (README)
 WARMUP_EPOCHS = 1.0  # learning rate rises linearly from 0 over this many epochs
 SCHEDULE = "constant"  # after warm-up: "constant" or "cosine" (decays to 0 at the last epoch)
@@ -26,8 +26,19 @@ CHECKPOINT_MINUTES = 30.0  # also checkpoint inside an epoch after this much tra
 
 # Prediction
 TOP_K = 30  # tags printed per image (the original's); 0 prints all
-THRESHOLD = 0.0  # tags below this probability are not printed
-PRED_BATCH_SIZE = 16  # images per forward pass at --pred
+THRESHOLD = 0.0  # tags below this probability are not printed (rule "constant")
+THRESHOLD_RULE = "constant"  # see alti2v/thresholds.py; the fitted rules need --eval's file
+DECODE_WORKERS = 0  # image-decoding threads feeding --pred; 0 means one per CPU core
+FORMAT = "text"  # --pred output: text (the original's lines), json, csv, caption, sidecar
+SORT = "prob"  # tag order: by probability (highest first) or alphabetical
+RATING = "inline"  # where the rating goes: inline (ranked like any tag), first, last, none
+CAPTION_EXT = ".txt"  # caption file: <image stem> + this, beside the image or under --output-dir
+CAPTION_SEPARATOR = ", "  # between tags in a caption (sd-scripts' and kohya's convention)
+CAPTION_MODE = "skip"  # an existing caption: skip, overwrite, append or prepend
+SHEET_COLUMNS = 4  # images per row of --sheet
+SHEET_THUMB = 256  # pixels per side of each image on --sheet
+SHEET_LINES = 8  # tags shown under each image on --sheet
+SHEET_MAX_IMAGES = 64  # --sheet shows the first this many images (a sheet is for looking at)
 
 # Evaluation
 EVAL_THRESHOLD = 0.5  # --eval's constant rule: a tag is predicted at this probability or more

@@ -56,7 +56,7 @@ class EvalOptions:
     baseline_max: int = defaults.BASELINE_MAX
     weights: str = defaults.WEIGHTS  # VGG16 weights of the approach-3 baseline
     settings: Settings = field(default_factory=Settings)
-    batch_size: int = defaults.PRED_BATCH_SIZE
+    batch_size: int = defaults.BATCH_SIZE
     gallery: int = defaults.GALLERY_IMAGES
 
 

@@ -1,16 +1,21 @@
-"""--pred: tag image files with a trained model, in batches, one result per image on stdout.
+"""Run a trained model over image files: decoders in parallel with inference, one result per image.
 
-Text lines keep the original's format, `{name} tag={tag} prob={prob}`; `--json` prints one
-object per image. An unreadable file gets an error (stderr in text mode, an "error" object in
-JSON) and every other image is still tagged.
+    for prediction in predict_images(loaded, found.images, batch_size=16):
+        prediction.probabilities  # one float per vocabulary tag, or None with .error set
+
+A pool of decoder threads (`alti2v.images.load_image`, the pixels training saw) keeps the next
+batches ready while the network runs on the current one; results come back in input order. A
+batch gives the probabilities a one-image run gives (to float32 rounding, tested to 1e-5). An
+unreadable file becomes a Prediction with an `error`, and every other image is still predicted.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import sys
+import os
+import shutil
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,102 +23,104 @@ import numpy as np
 
 from alti2v import defaults
 from alti2v.images import ImageError, load_image, to_model_input
-from alti2v.layout import IMAGE_EXTENSIONS
+from alti2v.inputs import InputImage
 from alti2v.models import LoadedModel
 
-log = logging.getLogger(__name__)
+# Threads measured faster than processes here (bench/pred_speed.py): Pillow's decoders release
+# the GIL, and arrays need no pickling between processes.
+DECODER_POOLS: dict[str, type[Executor]] = {
+    "thread": ThreadPoolExecutor,
+    "process": ProcessPoolExecutor,
+}
 
 
 @dataclass(frozen=True)
 class Prediction:
-    image: str  # the path as the user gave it
-    tags: list[tuple[str, float]] | None = None
+    image: InputImage
+    probabilities: np.ndarray | None = None
     error: str | None = None
 
 
-def predict_files(
+def predict_images(
     loaded: LoadedModel,
-    paths: list[str],
-    top_k: int = defaults.TOP_K,
-    threshold: float = defaults.THRESHOLD,
-    batch_size: int = defaults.PRED_BATCH_SIZE,
+    images: Iterable[InputImage],
+    batch_size: int = defaults.BATCH_SIZE,
+    workers: int = defaults.DECODE_WORKERS,
+    pool: str = "thread",
 ) -> Iterator[Prediction]:
-    """Predictions for `paths`, in order, computed `batch_size` images at a time."""
+    """Predictions for `images`, in order, `batch_size` images per forward pass."""
     info = loaded.info
-    for start in range(0, len(paths), batch_size):
-        chunk = paths[start : start + batch_size]
-        arrays: dict[int, np.ndarray] = {}
-        errors: dict[int, str] = {}
-        for position, path in enumerate(chunk):
-            try:
-                arrays[position] = load_image(Path(path), info["image_size"], info["resize"])
-            except ImageError as error:
-                errors[position] = str(error)
-        scores = {}
-        if arrays:
-            batch = to_model_input(np.stack(list(arrays.values())), info["preprocess"])
-            probabilities = loaded.model.predict_on_batch(batch)
-            scores = dict(zip(arrays, probabilities, strict=True))
-        for position, path in enumerate(chunk):
-            if position in errors:
-                yield Prediction(path, error=errors[position])
-            else:
-                yield Prediction(
-                    path, tags=top_tags(scores[position], loaded.tags, top_k, threshold)
-                )
+    with DECODER_POOLS[pool](max_workers=workers or os.cpu_count()) as executor:
+        decoded = _decode_ahead(
+            executor, images, 2 * batch_size, info["image_size"], info["resize"]
+        )
+        batch: list[tuple[InputImage, np.ndarray | ImageError]] = []
+        for item in decoded:
+            batch.append(item)
+            if len(batch) == batch_size:
+                yield from _predict_batch(loaded, batch)
+                batch = []
+        yield from _predict_batch(loaded, batch)
 
 
-def expand_inputs(paths: list[str]) -> list[str]:
-    """Files as given; a folder becomes its image files (by extension), sorted by name."""
-    expanded = []
-    for path in paths:
-        folder = Path(path)
-        if folder.is_dir():
-            images = (child for child in sorted(folder.iterdir()) if child.is_file())
-            expanded += [str(child) for child in images if child.suffix.lower() in IMAGE_EXTENSIONS]
+def predict_arrays(loaded: LoadedModel, pixels: np.ndarray) -> np.ndarray:
+    """(images, size, size, 3) uint8 -> (images, tags) probabilities, in one forward pass."""
+    batch = to_model_input(pixels, loaded.info["preprocess"])
+    return np.asarray(loaded.model.predict_on_batch(batch), dtype=np.float32)
+
+
+def _decode_ahead(
+    executor: Executor, images: Iterable[InputImage], ahead: int, image_size: int, resize: str
+) -> Iterator[tuple[InputImage, np.ndarray | ImageError]]:
+    """Decoded images in input order, with up to `ahead` decodes running or done in advance."""
+    pending: deque = deque()
+    for image in images:
+        pending.append((image, executor.submit(decode, image.path, image_size, resize)))
+        if len(pending) > ahead:
+            first, future = pending.popleft()
+            yield first, future.result()
+    while pending:
+        first, future = pending.popleft()
+        yield first, future.result()
+
+
+def decode(path: Path, image_size: int, resize: str) -> np.ndarray | ImageError:
+    """The image's pixels, or its error returned (not raised) so one bad file fails alone."""
+    try:
+        return load_image(path, image_size, resize)
+    except ImageError as error:
+        return error
+
+
+def _predict_batch(
+    loaded: LoadedModel, batch: list[tuple[InputImage, np.ndarray | ImageError]]
+) -> Iterator[Prediction]:
+    good = [pixels for _, pixels in batch if isinstance(pixels, np.ndarray)]
+    rows = iter(predict_arrays(loaded, np.stack(good)) if good else [])
+    for image, pixels in batch:
+        if isinstance(pixels, ImageError):
+            yield Prediction(image, error=str(pixels))
         else:
-            expanded.append(path)
-    return expanded
+            yield Prediction(image, probabilities=next(rows))
 
 
-def top_tags(
-    probabilities: np.ndarray, tags: list[str], top_k: int, threshold: float
-) -> list[tuple[str, float]]:
-    order = np.argsort(-probabilities, kind="stable")
-    if top_k:
-        order = order[:top_k]
-    return [
-        (tags[index], float(probabilities[index]))
-        for index in order
-        if probabilities[index] >= threshold
-    ]
+def device_line() -> str:
+    """Which backend and device run the model; when an NVIDIA GPU is present but unused, why."""
+    import keras
 
-
-def format_text(prediction: Prediction) -> str:
-    return "".join(
-        f"{prediction.image} tag={tag} prob={probability:.6f}\n"
-        for tag, probability in prediction.tags
+    backend = keras.backend.backend()
+    devices = keras.distribution.list_devices()
+    line = f"{backend} backend on {', '.join(devices)}"
+    if any(device.startswith("gpu") for device in devices) or not _nvidia_gpu_present():
+        return line
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return f"{line}; a GPU is present but CUDA_VISIBLE_DEVICES hides it"
+    return (
+        f"{line}; a GPU is present but this {backend} has no CUDA support "
+        "(KERAS_BACKEND=jax with jax[cuda12] installed uses it)"
     )
 
 
-def format_json(prediction: Prediction) -> str:
-    if prediction.error is not None:
-        record = {"image": prediction.image, "error": prediction.error}
-    else:
-        tags = [{"tag": tag, "prob": round(probability, 6)} for tag, probability in prediction.tags]
-        record = {"image": prediction.image, "tags": tags}
-    return json.dumps(record, ensure_ascii=False) + "\n"
-
-
-def print_predictions(predictions: Iterable[Prediction], as_json: bool) -> int:
-    """Write each prediction as it comes; return how many images failed."""
-    failures = 0
-    for prediction in predictions:
-        if prediction.error is not None:
-            failures += 1
-            if not as_json:
-                log.error("%s; not tagged", prediction.error)
-        if prediction.error is None or as_json:
-            sys.stdout.write(format_json(prediction) if as_json else format_text(prediction))
-            sys.stdout.flush()
-    return failures
+def _nvidia_gpu_present() -> bool:
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return (gpus.is_dir() and any(gpus.iterdir())) or shutil.which("nvidia-smi") is not None

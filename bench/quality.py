@@ -78,8 +78,9 @@ def labelled_heldout(folder: Path, tags: list[str]) -> tuple[list[str], np.ndarr
 def main() -> int:
     args = parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    from alti2v.inputs import InputImage
     from alti2v.models import find_model, load_model
-    from alti2v.predict import predict_files
+    from alti2v.predict import predict_images
     from alti2v.train import TrainConfig, train
 
     cache = args.work.parent / f"quality-images-seed{args.seed}"
@@ -100,12 +101,8 @@ def main() -> int:
 
     loaded = load_model(find_model(None, data.models))
     paths, targets = labelled_heldout(cache / "heldout", loaded.tags)
-    predictions = list(predict_files(loaded, paths, top_k=0))
-    order = {tag: position for position, tag in enumerate(loaded.tags)}
-    scores = np.zeros_like(targets)
-    for row, prediction in enumerate(predictions):
-        for tag, probability in prediction.tags:
-            scores[row, order[tag]] = probability
+    images = [InputImage(Path(path), Path(path).parent) for path in paths]
+    scores = np.stack([prediction.probabilities for prediction in predict_images(loaded, images)])
     frequency = (
         np.array([vocabulary["counts"][tag] for tag in loaded.tags]) / vocabulary["num_posts_used"]
     )

@@ -77,18 +77,20 @@ def bench_build(folder: Path, count: int) -> tuple[dict, DataDir]:
 
 
 def bench_pred(folder: Path, count: int) -> dict:
+    from alti2v.inputs import InputImage
     from alti2v.model import build_model
     from alti2v.models import LoadedModel
-    from alti2v.predict import predict_files
+    from alti2v.predict import predict_images
 
-    paths = [str(path) for path in sorted(folder.glob("large*.jpg"))][:count]
+    paths = sorted(folder.glob("large*.jpg"))[:count]
+    images = [InputImage(path, folder) for path in paths]
     tags = [f"tag{index}" for index in range(4096)]
     info = {"image_size": 150, "resize": "area", "preprocess": "vgg"}
     loaded = LoadedModel(build_model(len(tags), weights=None), tags, info)
-    list(predict_files(loaded, paths[:2], batch_size=2))  # compile outside the timing
-    list(predict_files(loaded, paths[:1], batch_size=1))
-    batched = timed(lambda: list(predict_files(loaded, paths, batch_size=16)))
-    single = timed(lambda: list(predict_files(loaded, paths, batch_size=1)))
+    list(predict_images(loaded, images[:2], batch_size=2))  # compile outside the timing
+    list(predict_images(loaded, images[:1], batch_size=1))
+    batched = timed(lambda: list(predict_images(loaded, images, batch_size=16)))
+    single = timed(lambda: list(predict_images(loaded, images, batch_size=1)))
     return rate("pred, batches of 16 vs 1", len(paths), "img", batched, single)
 
 

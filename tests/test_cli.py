@@ -11,11 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from alti2v import synthetic
 from alti2v.layout import iter_posts
 from alti2v.store import split_of
 from alti2v.train import HISTORY_COLUMNS
+from alti2v.vocabulary import TAG_CATEGORIES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PRED_PROBABILITY = r"\d\.\d{6}"
@@ -152,7 +154,10 @@ def test_pred_json_lines(trained, all_tags_json, images, broken_image) -> None:
     assert [record["image"] for record in records] == [images[0], broken_image, images[1]]
     tags = (trained.data_dir / "vocab.txt").read_text().splitlines()
     for record in (records[0], records[2]):
-        assert set(record) == {"image", "tags"}
+        assert set(record) == {"image", "model", "rating", "tags"}
+        assert record["model"] == trained.model_folder.name
+        assert record["rating"]["tag"].startswith("rating:")
+        assert all(item["category"] in TAG_CATEGORIES for item in record["tags"])
         assert sorted(item["tag"] for item in record["tags"]) == sorted(tags)  # --top-k 0: all
         probabilities = [item["prob"] for item in record["tags"]]
         assert probabilities == sorted(probabilities, reverse=True)
@@ -209,7 +214,12 @@ EVERY_FLAG = (
     "--resize", "--image-size", "--eval-fraction", "--workers",
     "--epochs", "--batch-size", "--learning-rate", "--warmup-epochs", "--schedule", "--freeze",
     "--weights", "--preprocess", "--seed", "--checkpoint-minutes", "--fresh",
-    "--model", "--top-k", "--threshold", "--json", "--pred-batch-size",
+    "--model", "--recursive", "--decode-workers",
+    "--threshold", "--threshold-rule", "--general-threshold", "--character-threshold",
+    "--top-k", "--spaces", "--escape-parens", "--exclude", "--exclude-file", "--include-only",
+    "--replace", "--replace-file", "--sort", "--rating", "--character-first", "--always-first",
+    "--format", "--json", "--with-probs", "--caption-ext", "--caption-separator",
+    "--caption-mode", "--output-dir", "--skip-unchanged", "--sheet",
 )  # fmt: skip
 
 
@@ -306,4 +316,10 @@ def test_demo_shows_predicted_and_true_tags_of_held_out_posts(trained, tmp_path:
         assert all((verdict == "ok") == (tag in post.labels()) for tag, verdict in shown.items())
         assert block[3] == "  missed:    -"
     true_in_vocabulary = sum(len(set(post.labels()) & vocabulary) for post in iter_posts(samples))
-    assert lines[-1].endswith(f"of {true_in_vocabulary} true tags found")
+    assert lines[-2].endswith(f"of {true_in_vocabulary} true tags found")
+    assert (
+        lines[-1]
+        == f"contact sheet of these images, their top tags and true tags: {samples}/sheet.png"
+    )
+    with Image.open(samples / "sheet.png") as sheet:
+        assert sheet.format == "PNG" and sheet.width > 3 * 256

@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 
 from alti2v.checkpoints import latest_checkpoint
+from alti2v.inputs import InputImage
 from alti2v.layout import iter_posts
 from alti2v.models import find_model, load_model
-from alti2v.predict import predict_files
+from alti2v.predict import predict_images
 
 pytestmark = pytest.mark.slow
 
@@ -226,11 +227,11 @@ def test_exported_model_loads_with_its_vocabulary(trained) -> None:
     assert loaded.info["num_tags"] == trained.vocab_size
     assert loaded.info["epochs"] == trained.epochs
 
-    image = str(next(iter_posts(trained.data_dir / "imgs")).image)
-    (prediction,) = predict_files(loaded, [image], top_k=0)
+    image = next(iter_posts(trained.data_dir / "imgs")).image
+    (prediction,) = predict_images(loaded, [InputImage(image, image.parent)])
     assert prediction.error is None
-    assert sorted(tag for tag, _ in prediction.tags) == sorted(loaded.tags)
-    assert all(0 <= probability <= 1 for _, probability in prediction.tags)
+    assert prediction.probabilities.shape == (len(loaded.tags),)
+    assert all(0 <= probability <= 1 for probability in prediction.probabilities)
 
 
 def test_ctrl_c_stops_after_the_batch_with_a_checkpoint_and_resumes_there(
