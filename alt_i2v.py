@@ -237,7 +237,8 @@ def _add_pred_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         help=f"threshold rule constant: --pred keeps tags with at least this probability "
-        f"(default {defaults.THRESHOLD}); --eval's constant rule (default {defaults.EVAL_THRESHOLD})",
+        f"(default {defaults.THRESHOLD}); --eval's constant rule "
+        f"(default {defaults.EVAL_THRESHOLD})",
     )
     thresholds.add_argument(
         "--threshold-rule",
