@@ -28,3 +28,10 @@ CHECKPOINT_MINUTES = 30.0  # also checkpoint inside an epoch after this much tra
 TOP_K = 30  # tags printed per image (the original's); 0 prints all
 THRESHOLD = 0.0  # tags below this probability are not printed
 PRED_BATCH_SIZE = 16  # images per forward pass at --pred
+
+# Illustration vectors (--vec, --index, --similar, --duplicates)
+VECTOR_LAYERS = ("logits", "dense", "block5")  # --layer's choices: alti2v.vectors.LAYERS
+VECTOR_LAYER = "logits"  # by measurement: neighbours share the most tags (README, bench/layers.py)
+SIMILAR_TOP = 10  # results per --similar query
+DUPLICATE_THRESHOLD = 0.97  # cosine similarity at and above which two posts are near-duplicates
+DUPLICATE_NEIGHBOURS = 10  # neighbours searched per post by --duplicates (largest group size)

@@ -84,7 +84,7 @@ def bench_pred(folder: Path, count: int) -> dict:
     paths = [str(path) for path in sorted(folder.glob("large*.jpg"))][:count]
     tags = [f"tag{index}" for index in range(4096)]
     info = {"image_size": 150, "resize": "area", "preprocess": "vgg"}
-    loaded = LoadedModel(build_model(len(tags), weights=None), tags, info)
+    loaded = LoadedModel(build_model(len(tags), weights=None), tags, info, Path("untrained"))
     list(predict_files(loaded, paths[:2], batch_size=2))  # compile outside the timing
     list(predict_files(loaded, paths[:1], batch_size=1))
     batched = timed(lambda: list(predict_files(loaded, paths, batch_size=16)))
