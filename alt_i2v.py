@@ -2,7 +2,8 @@
 """alternative illustration2vec: tag anime illustrations with a VGG16 transfer-learning model.
 
 Modes run in this order when combined: --maeshori (tag vocabulary), --build (LevelDB dataset),
---train, --pred FILE... . Everything is read from and written to --data-dir.
+--train, --pred FILE..., --vec FILE..., --index, --similar FILE..., --duplicates. Everything is
+read from and written to --data-dir.
 """
 
 from __future__ import annotations
@@ -30,6 +31,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         nargs="+",
         metavar="FILE",
         help="print the tags of image files (a folder: its images)",
+    )
+    modes.add_argument(
+        "--vec",
+        nargs="+",
+        metavar="FILE",
+        help="write a feature vector per image file (a folder: its images) to --vec-out",
+    )
+    modes.add_argument(
+        "--index", action="store_true", help="index every post of the dataset for --similar"
+    )
+    modes.add_argument(
+        "--similar",
+        nargs="+",
+        metavar="FILE",
+        help="print the indexed posts most similar to each image file (a folder: its images)",
+    )
+    modes.add_argument(
+        "--duplicates", action="store_true", help="print groups of near-duplicate indexed posts"
     )
 
     common = parser.add_argument_group("common")
@@ -165,11 +184,62 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="images per forward pass",
     )
 
+    vectors = parser.add_argument_group(
+        "--vec, --index, --similar, --duplicates (--model, --json and --pred-batch-size apply)"
+    )
+    vectors.add_argument(
+        "--layer",
+        choices=defaults.VECTOR_LAYERS,
+        default=defaults.VECTOR_LAYER,
+        help="layer read out as the vector: tag logits, the 2048-wide layer or VGG16 block5 "
+        "(both mean-pooled); an index is built and queried with one layer",
+    )
+    vectors.add_argument(
+        "--vec-out",
+        type=Path,
+        default=None,
+        help="--vec's .npy (the file order goes beside it as .txt; default DATA_DIR/vectors.npy)",
+    )
+    vectors.add_argument(
+        "--binary", action="store_true", help="--vec writes packed sign bits, not float32"
+    )
+    vectors.add_argument(
+        "--top",
+        type=_positive_int,
+        default=defaults.SIMILAR_TOP,
+        help="results per --similar query",
+    )
+    vectors.add_argument(
+        "--sheet",
+        type=Path,
+        default=None,
+        metavar="PNG",
+        help="also draw --similar's queries and results as a contact sheet (default: none)",
+    )
+    vectors.add_argument(
+        "--duplicate-threshold",
+        type=float,
+        default=defaults.DUPLICATE_THRESHOLD,
+        help="cosine similarity at and above which --duplicates links two posts",
+    )
+
     args = parser.parse_args(argv)
-    if not (args.maeshori or args.build or args.train or args.pred):
-        parser.error("choose at least one mode: --maeshori, --build, --train, --pred FILE...")
+    modes_given = (args.maeshori, args.build, args.train, args.pred, args.vec, args.index,
+                   args.similar, args.duplicates)  # fmt: skip
+    if not any(modes_given):
+        parser.error(
+            "choose at least one mode: --maeshori, --build, --train, --pred FILE..., "
+            "--vec FILE..., --index, --similar FILE..., --duplicates"
+        )
     if args.top_k < 0:
         parser.error("--top-k must be 0 (all) or more")
+    for flag, needs, given in (
+        ("--binary", "--vec", args.binary),
+        ("--vec-out", "--vec", args.vec_out),
+        ("--sheet", "--similar", args.sheet),
+    ):
+        if given and not getattr(args, needs[2:]):
+            parser.error(f"{flag} needs {needs}")
     return args
 
 
@@ -248,7 +318,94 @@ def run(args: argparse.Namespace) -> int:
         progress = tqdm(predictions, total=len(paths), unit=" img", disable=quiet)
         if print_predictions(progress, args.json):
             return 1
-    return 0
+    failures = 0
+    if args.vec or args.index or args.similar or args.duplicates:
+        failures = _run_vectors(args, data)
+    return 1 if failures else 0
+
+
+def _run_vectors(args: argparse.Namespace, data) -> int:
+    """--vec, --index, --similar and --duplicates, in that order; returns the failed inputs."""
+    from tqdm import tqdm
+
+    from alti2v.index import open_index, update_index
+    from alti2v.models import find_model, load_model
+    from alti2v.predict import expand_inputs
+
+    loaded = load_model(find_model(args.model, data.models))
+    failures = 0
+    if args.vec:
+        from alti2v.vectors import (
+            VectorExtractor,
+            format_vector_json,
+            vectors_of_files,
+            write_vectors,
+        )
+
+        paths = expand_inputs(args.vec)
+        extractor = VectorExtractor(loaded, args.layer)
+        found = vectors_of_files(loaded, extractor, paths, args.pred_batch_size)
+        written = []
+        for result in tqdm(found, total=len(paths), unit=" img", disable=args.quiet):
+            if result.error is not None:
+                failures += 1
+                log.error("%s; no vector", result.error)
+            else:
+                written.append(result)
+            if args.json:
+                sys.stdout.write(format_vector_json(result, args.binary))
+        if not args.json:
+            out = args.vec_out or data.vectors
+            names = write_vectors(out, written, extractor.width, args.binary)
+            kind = "packed sign bits" if args.binary else "float32"
+            print(f"vec: {len(written)} vectors ({args.layer}, {kind}) -> {out}, files -> {names}")
+    if args.index:
+        summary = update_index(data, loaded, args.layer, args.pred_batch_size, args.quiet)
+        print(
+            f"index: added {summary['added']}, removed {summary['removed']}, "
+            f"{summary['total']} posts{' (rebuilt for this model)' if summary['rebuilt'] else ''}; "
+            f"model {summary['model']}, layer {summary['layer']} -> {summary['folder']}"
+        )
+    if args.similar:
+        from alti2v.similar import (
+            format_similar_json,
+            format_similar_text,
+            render_similar_sheet,
+            similar_files,
+        )
+
+        index = open_index(data, loaded, args.layer)
+        paths = expand_inputs(args.similar)
+        results = []
+        for result in similar_files(loaded, index, data, paths, args.top, args.pred_batch_size):
+            if result.error is not None:
+                failures += 1
+                log.error("%s; not searched", result.error)
+            if result.error is None or args.json:
+                sys.stdout.write(
+                    (format_similar_json if args.json else format_similar_text)(result)
+                )
+                sys.stdout.flush()
+            results.append(result)
+        if args.sheet:
+            log.info("sheet: %s", render_similar_sheet(results, args.sheet))
+    if args.duplicates:
+        from alti2v.similar import duplicate_groups, format_duplicates_json, format_duplicates_text
+
+        index = open_index(data, loaded, args.layer)
+        groups = duplicate_groups(index, args.duplicate_threshold)
+        for number, group in enumerate(groups, start=1):
+            text = (
+                format_duplicates_json(group, data)
+                if args.json
+                else format_duplicates_text(number, group, data)
+            )
+            sys.stdout.write(text)
+        log.info(
+            "duplicates: %d groups, %d posts at similarity >= %s",
+            len(groups), sum(map(len, groups)), args.duplicate_threshold,
+        )  # fmt: skip
+    return failures
 
 
 def main(argv: list[str] | None = None) -> int:
