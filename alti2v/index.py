@@ -124,10 +124,13 @@ class VectorIndex:
         if not self.posts:
             return [[] for _ in vectors]
         found = self.graph.search(vectors, min(top, len(self.posts)))
+        # usearch answers one query with Matches (only the keys found), several with BatchMatches
+        # (padded rows and their `counts`).
+        counts = found.counts if len(vectors) > 1 else [len(found.keys)]
         keys = found.keys.reshape(len(vectors), -1)
         distances = found.distances.reshape(len(vectors), -1)
         results = []
-        for row_keys, row_distances, count in zip(keys, distances, found.counts, strict=True):
+        for row_keys, row_distances, count in zip(keys, distances, counts, strict=True):
             row = []
             for key, distance in zip(row_keys[:count], row_distances[:count], strict=True):
                 post_id = self._post_of_key[int(key)]
