@@ -2,12 +2,15 @@
 
 `load_image` turns any file the pipeline accepts into a square uint8 RGB array; `--build` stores
 that array and `--pred` calls the same function, so training and serving see the same pixels.
-`to_model_input` turns stored arrays into the float input of the network.
+`to_model_input` turns stored arrays into the float input of the network; `image_batches` feeds
+files to a model a batch at a time, each unreadable one replaced by its error.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -105,3 +108,26 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 def to_model_input(pixels: np.ndarray, preprocess: str) -> np.ndarray:
     """uint8 RGB arrays (any leading shape) to the float32 input the network was trained on."""
     return PREPROCESSORS[preprocess](pixels)
+
+
+@dataclass(frozen=True)
+class ImageBatch:
+    paths: list[str]  # as the caller gave them
+    pixels: np.ndarray | None  # the readable ones, stacked in order; None when none is
+    errors: list[str | None]  # per path: why it could not be read, or None
+
+
+def image_batches(
+    paths: list[str], image_size: int, resize: str, batch_size: int
+) -> Iterator[ImageBatch]:
+    """`paths` decoded by load_image, `batch_size` at a time, in order."""
+    for start in range(0, len(paths), batch_size):
+        chunk = paths[start : start + batch_size]
+        arrays, errors = [], []
+        for path in chunk:
+            try:
+                arrays.append(load_image(Path(path), image_size, resize))
+                errors.append(None)
+            except ImageError as error:
+                errors.append(str(error))
+        yield ImageBatch(chunk, np.stack(arrays) if arrays else None, errors)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from alti2v import defaults
-from alti2v.images import ImageError, load_image, to_model_input
+from alti2v.images import image_batches, to_model_input
 from alti2v.layout import IMAGE_EXTENSIONS
 from alti2v.models import LoadedModel
 
@@ -40,27 +40,16 @@ def predict_files(
 ) -> Iterator[Prediction]:
     """Predictions for `paths`, in order, computed `batch_size` images at a time."""
     info = loaded.info
-    for start in range(0, len(paths), batch_size):
-        chunk = paths[start : start + batch_size]
-        arrays: dict[int, np.ndarray] = {}
-        errors: dict[int, str] = {}
-        for position, path in enumerate(chunk):
-            try:
-                arrays[position] = load_image(Path(path), info["image_size"], info["resize"])
-            except ImageError as error:
-                errors[position] = str(error)
-        scores = {}
-        if arrays:
-            batch = to_model_input(np.stack(list(arrays.values())), info["preprocess"])
-            probabilities = loaded.model.predict_on_batch(batch)
-            scores = dict(zip(arrays, probabilities, strict=True))
-        for position, path in enumerate(chunk):
-            if position in errors:
-                yield Prediction(path, error=errors[position])
+    for batch in image_batches(paths, info["image_size"], info["resize"], batch_size):
+        scores = iter([])
+        if batch.pixels is not None:
+            inputs = to_model_input(batch.pixels, info["preprocess"])
+            scores = iter(loaded.model.predict_on_batch(inputs))
+        for path, error in zip(batch.paths, batch.errors, strict=True):
+            if error is not None:
+                yield Prediction(path, error=error)
             else:
-                yield Prediction(
-                    path, tags=top_tags(scores[position], loaded.tags, top_k, threshold)
-                )
+                yield Prediction(path, tags=top_tags(next(scores), loaded.tags, top_k, threshold))
 
 
 def expand_inputs(paths: list[str]) -> list[str]:

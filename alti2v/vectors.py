@@ -21,7 +21,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from alti2v.images import ImageError, load_image, to_model_input
+from alti2v.images import image_batches, to_model_input
 from alti2v.layout import atomic_write_bytes, atomic_write_text
 from alti2v.models import LoadedModel
 
@@ -91,24 +91,15 @@ def vectors_of_files(
     """A vector per file, in order, `batch_size` images per forward pass; an unreadable file
     gives its error instead. Files are decoded as --build decodes them (model.json's settings)."""
     info = loaded.info
-    for start in range(0, len(paths), batch_size):
-        chunk = paths[start : start + batch_size]
-        pixels: dict[int, np.ndarray] = {}
-        errors: dict[int, str] = {}
-        for position, path in enumerate(chunk):
-            try:
-                pixels[position] = load_image(Path(path), info["image_size"], info["resize"])
-            except ImageError as error:
-                errors[position] = str(error)
-        results = {}
-        if pixels:
-            vectors, probabilities = extractor(np.stack(list(pixels.values())))
-            results = dict(zip(pixels, zip(vectors, probabilities, strict=True), strict=True))
-        for position, path in enumerate(chunk):
-            if position in errors:
-                yield FileVector(path, error=errors[position])
+    for batch in image_batches(paths, info["image_size"], info["resize"], batch_size):
+        rows = iter([])
+        if batch.pixels is not None:
+            rows = zip(*extractor(batch.pixels), strict=True)
+        for path, error in zip(batch.paths, batch.errors, strict=True):
+            if error is not None:
+                yield FileVector(path, error=error)
             else:
-                yield FileVector(path, *results[position])
+                yield FileVector(path, *next(rows))
 
 
 def format_vector_json(result: FileVector, binary: bool) -> str:

@@ -36,12 +36,15 @@ from bench.vectors import machine
 
 NEIGHBOURS = 10
 BATCH_SIZE = 16
+THRESHOLDS = (0.98, 0.99, 0.995, 0.998)  # --duplicate-threshold values tried
 
 
 def copies(image: Path, folder: Path) -> list[str]:
     """Half-size PNG, JPEG at quality 60, and a 90% centre crop of `image`, as files."""
     with Image.open(image) as opened:
-        picture = opened.convert("RGB")
+        # Transparency on white, as alti2v.images decodes it: the copy shows the same picture.
+        rgba = opened.convert("RGBA")
+        picture = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
     width, height = picture.size
     made = {
         "half.png": picture.resize((width // 2, height // 2), Image.Resampling.BICUBIC),
@@ -164,6 +167,17 @@ def main() -> None:
                 "nearest_other_max": max(nearest_other),
                 "nearest_other_p95": float(np.percentile(nearest_other, 95)),
                 "forward_seconds_all_layers": forward_seconds,
+                # --duplicates at a threshold: copies linked to their original (found), and
+                # eval posts linked to a different post (false links).
+                "duplicates_at": {
+                    threshold: {
+                        "copies_found": float(np.mean(copy_scores >= threshold)),
+                        "posts_falsely_linked": float(
+                            np.mean(np.array(nearest_other) >= threshold)
+                        ),
+                    }
+                    for threshold in THRESHOLDS
+                },
             }
             print(json.dumps(row), file=sys.stderr)
             rows.append(row)
@@ -184,6 +198,15 @@ def main() -> None:
             f"{row['nearest_other_max']:.4f} ({row['nearest_other_p95']:.4f}) |"
         )
     print(f"| random neighbours | | {chance:.3f} | | |")
+    print("\n--duplicates: share of copies linked to their original / of posts linked to another\n")
+    print("| layer | " + " | ".join(f">= {threshold}" for threshold in THRESHOLDS) + " |")
+    print("|---|" + "---|" * len(THRESHOLDS))
+    for row in rows:
+        cells = (row["duplicates_at"][threshold] for threshold in THRESHOLDS)
+        shares = " | ".join(
+            f"{c['copies_found']:.2f} / {c['posts_falsely_linked']:.2f}" for c in cells
+        )
+        print(f"| {row['layer']} | {shares} |")
 
 
 if __name__ == "__main__":

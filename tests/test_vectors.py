@@ -16,7 +16,8 @@ from PIL import Image
 from alti2v import defaults, synthetic
 from alti2v.index import VectorIndex
 from alti2v.layout import find_image
-from alti2v.similar import duplicate_groups
+from alti2v.sheet import LINE_HEIGHT, PADDING, TITLE_HEIGHT
+from alti2v.similar import SHEET_THUMB, duplicate_groups
 from alti2v.vectors import LAYERS, FileVector, binary_codes, normalise, write_vectors
 
 DUPLICATE_FLAGS = ("--layer", "block5", "--duplicate-threshold", 0.9995)
@@ -52,7 +53,8 @@ def test_index_search_save_load_add_remove(tmp_path):
     index.add(["d"], ["eval"], unit(1, 0.1, 0)[np.newaxis], [[]])
     index.save()
     assert sorted(path.name for path in tmp_path.iterdir()) == [
-        "graph-000000000004.usearch", "index.json",
+        "graph-000000000004.usearch",
+        "index.json",
     ]  # fmt: skip: the first save's graph is gone
     loaded = VectorIndex.load(tmp_path)
     (found,) = loaded.search(unit(1, 0.1, 0)[np.newaxis], 3)
@@ -71,13 +73,18 @@ def test_duplicate_groups_link_pairs_above_the_threshold_transitively(tmp_path):
         },
     )  # fmt: skip
     groups = duplicate_groups(index, threshold=0.999)
-    assert [[post_id for post_id, _ in group] for group in groups] == [["a", "a2", "a3"], ["b", "b2"]]
+    assert [[post_id for post_id, _ in group] for group in groups] == [
+        ["a", "a2", "a3"],
+        ["b", "b2"],
+    ]
     assert all(score >= 0.999 for group in groups for _, score in group)
 
 
 def test_write_vectors_float_and_binary(tmp_path):
     vectors = [unit(1, -2, 3), unit(-1, 2, 0.5)]
-    results = [FileVector(f"{name}.png", vector) for name, vector in zip("xy", vectors)]
+    results = [
+        FileVector(f"{name}.png", vector) for name, vector in zip("xy", vectors, strict=True)
+    ]
     names = write_vectors(tmp_path / "v.npy", results, 3, binary=False)
     assert names.read_text() == "x.png\ny.png\n"
     np.testing.assert_array_equal(np.load(tmp_path / "v.npy"), np.stack(vectors))
@@ -106,9 +113,12 @@ def image_of(data_dir: Path, post_id: str) -> Path:
 def plant_copies(source: Path, folder: Path, stem: str) -> list[Path]:
     """A half-size PNG, a JPEG recompressed at quality 60 and a 90% centre crop of `source`."""
     with Image.open(source) as opened:
-        picture = opened.convert("RGB")
+        rgba = opened.convert("RGBA")  # transparency on white, as alti2v.images decodes it
+        picture = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
     width, height = picture.size
-    half, recompressed, crop = (folder / f"{stem}-{kind}" for kind in ("half.png", "q60.jpg", "crop.png"))
+    half, recompressed, crop = (
+        folder / f"{stem}-{kind}" for kind in ("half.png", "q60.jpg", "crop.png")
+    )
     picture.resize((width // 2, height // 2), Image.Resampling.BICUBIC).save(half)
     picture.save(recompressed, quality=60)
     picture.crop((width // 20, height // 20, width - width // 20, height - height // 20)).save(crop)
@@ -133,7 +143,9 @@ def test_similar_finds_the_image_itself_and_its_copies_first(alt_i2v, data_dir, 
     )  # fmt: skip
     assert "index: added 24, removed 0, 24 posts; model " in result.stdout
     records = json_lines(result.stdout.split("\n", 1)[1])
-    assert [record["image"] for record in records] == [str(p) for p in (original, half, broken, recompressed)]
+    assert [record["image"] for record in records] == [
+        str(p) for p in (original, half, broken, recompressed)
+    ]
     assert records[2]["error"].startswith(f"{broken}: cannot decode image")
     for record in (records[0], records[1], records[3]):
         neighbours = record["neighbours"]
@@ -141,14 +153,19 @@ def test_similar_finds_the_image_itself_and_its_copies_first(alt_i2v, data_dir, 
         assert neighbours[0]["post_id"] == "3"
         assert neighbours[0]["path"] == str(original)
         assert neighbours[0]["score"] > neighbours[1]["score"]
-        assert [n["score"] for n in neighbours] == sorted((n["score"] for n in neighbours), reverse=True)
+        assert [n["score"] for n in neighbours] == sorted(
+            (n["score"] for n in neighbours), reverse=True
+        )
         assert len(neighbours[0]["tags"]) == 5
     assert records[0]["neighbours"][0]["score"] == pytest.approx(1.0, abs=1e-4)
     broken_lines = [line for line in result.stderr.splitlines() if str(broken) in line]
     assert len(broken_lines) == 1 and broken_lines[0].endswith("; not searched")
     assert "Traceback" not in result.stderr
-    with Image.open(sheet) as drawn:  # three answered queries, one row each
-        assert drawn.width > drawn.height > 0
+    with Image.open(sheet) as drawn:  # three answered queries, a row each: query and 3 results
+        assert drawn.size == (
+            4 * (SHEET_THUMB + 2 * PADDING) + PADDING,
+            3 * (SHEET_THUMB + TITLE_HEIGHT + 4 * LINE_HEIGHT + 2 * PADDING) + PADDING,
+        )
 
 
 @pytest.mark.slow
