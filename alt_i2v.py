@@ -219,8 +219,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     vectors.add_argument(
         "--duplicate-threshold",
         type=float,
-        default=defaults.DUPLICATE_THRESHOLD,
-        help="cosine similarity at and above which --duplicates links two posts",
+        default=None,
+        help="cosine similarity at and above which --duplicates links two posts (default: "
+        "measured per layer, "
+        + ", ".join(f"{layer} {value}" for layer, value in defaults.DUPLICATE_THRESHOLDS.items())
+        + ")",
     )
 
     args = parser.parse_args(argv)
@@ -393,7 +396,10 @@ def _run_vectors(args: argparse.Namespace, data) -> int:
         from alti2v.similar import duplicate_groups, format_duplicates_json, format_duplicates_text
 
         index = open_index(data, loaded, args.layer)
-        groups = duplicate_groups(index, args.duplicate_threshold)
+        threshold = args.duplicate_threshold
+        if threshold is None:
+            threshold = defaults.DUPLICATE_THRESHOLDS[args.layer]
+        groups = duplicate_groups(index, threshold)
         for number, group in enumerate(groups, start=1):
             text = (
                 format_duplicates_json(group, data)
@@ -403,7 +409,7 @@ def _run_vectors(args: argparse.Namespace, data) -> int:
             sys.stdout.write(text)
         log.info(
             "duplicates: %d groups, %d posts at similarity >= %s",
-            len(groups), sum(map(len, groups)), args.duplicate_threshold,
+            len(groups), sum(map(len, groups)), threshold,
         )  # fmt: skip
     return failures
 

@@ -7,7 +7,7 @@ renderer. `--duplicates` links every pair of indexed posts at or above a similar
 connected groups: resized, recompressed or cropped copies of one picture.
 
     results = similar_files(loaded, index, data, ["query.png"], top=10)
-    groups = duplicate_groups(index, threshold=0.97)
+    groups = duplicate_groups(index, threshold=0.995)
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def render_similar_sheet(results: list[SimilarResult], out: Path) -> Path:
 
 def duplicate_groups(
     index: VectorIndex,
-    threshold: float = defaults.DUPLICATE_THRESHOLD,
+    threshold: float,
     neighbours: int = defaults.DUPLICATE_NEIGHBOURS,
     batch_size: int = 1024,
 ) -> list[list[tuple[str, float]]]:
