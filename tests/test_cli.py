@@ -206,6 +206,8 @@ EVERY_FLAG = (
     "--epochs", "--batch-size", "--learning-rate", "--warmup-epochs", "--schedule", "--freeze",
     "--weights", "--preprocess", "--seed", "--checkpoint-minutes", "--fresh",
     "--model", "--top-k", "--threshold", "--json", "--pred-batch-size",
+    "--vec", "--index", "--similar", "--duplicates", "--layer", "--vec-out", "--binary", "--top",
+    "--sheet", "--duplicate-threshold",
 )  # fmt: skip
 
 
@@ -231,8 +233,8 @@ def test_no_mode_is_a_usage_error(tmp_path: Path, alt_i2v) -> None:
     result = alt_i2v("--data-dir", tmp_path, expect=2)
     assert result.stderr.startswith("usage: alt_i2v.py")
     assert result.stderr.endswith(
-        "alt_i2v.py: error: choose at least one mode: "
-        "--maeshori, --build, --train, --pred FILE...\n"
+        "alt_i2v.py: error: choose at least one mode: --maeshori, --build, --train, "
+        "--pred FILE..., --vec FILE..., --index, --similar FILE..., --duplicates\n"
     )
     assert result.stdout == ""
     assert list(tmp_path.iterdir()) == []

@@ -235,3 +235,39 @@ def test_bad_queries_stop_with_one_line(alt_i2v, data_dir, trained):
     last = result.stderr.strip().splitlines()[-1]
     assert f"made by model {model.name}, layer logits, not model {model.name}-retrained" in last
     assert last.endswith("run --index to rebuild it") and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_vec_writes_unit_rows_and_their_files_and_reports_a_broken_one(alt_i2v, trained, tmp_path):
+    images = [image_of(trained.data_dir, post_id) for post_id in ("1", "2")]
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 truncated")
+    out = tmp_path / "out" / "v.npy"
+    result = alt_i2v(
+        "--vec", images[0], broken, images[1], "--vec-out", out, "--data-dir", trained.data_dir,
+        expect=1,
+    )  # fmt: skip
+    assert (
+        result.stdout
+        == f"vec: 2 vectors (logits, float32) -> {out}, files -> {out.with_suffix('.txt')}\n"
+    )
+    vectors = np.load(out)
+    assert vectors.shape == (2, trained.vocab_size) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    assert out.with_suffix(".txt").read_text() == f"{images[0]}\n{images[1]}\n"
+    (broken_line,) = [line for line in result.stderr.splitlines() if str(broken) in line]
+    assert (
+        broken_line.startswith(f"{broken}: cannot decode image")
+        and "Traceback" not in result.stderr
+    )
+    assert broken_line.endswith("; no vector")
+
+
+def test_flags_of_a_mode_not_chosen_are_usage_errors(alt_i2v, tmp_path):
+    for flags, message in (
+        (("--index", "--binary"), "--binary needs --vec"),
+        (("--index", "--sheet", "x.png"), "--sheet needs --similar"),
+    ):
+        result = alt_i2v(*flags, "--data-dir", tmp_path, expect=2)
+        assert result.stderr.endswith(f"alt_i2v.py: error: {message}\n")
+    assert list(tmp_path.iterdir()) == []
