@@ -2,8 +2,8 @@
 """alternative illustration2vec: tag anime illustrations with a VGG16 transfer-learning model.
 
 Modes run in this order when combined: --maeshori (tag vocabulary), --build (LevelDB dataset),
---train, --eval (judge a model, fit its thresholds), --pred FILE... . Everything is read from
-and written to --data-dir.
+--train, --eval (judge a model, fit its thresholds), --pred FILE..., --vec FILE..., --index,
+--similar FILE..., --duplicates. Everything is read from and written to --data-dir.
 """
 
 from __future__ import annotations
@@ -39,6 +39,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         nargs="+",
         metavar="FILE",
         help="print the tags of image files (a folder: its images)",
+    )
+    modes.add_argument(
+        "--vec",
+        nargs="+",
+        metavar="FILE",
+        help="write a feature vector per image file (a folder: its images) to --vec-out",
+    )
+    modes.add_argument(
+        "--index", action="store_true", help="index every post of the dataset for --similar"
+    )
+    modes.add_argument(
+        "--similar",
+        nargs="+",
+        metavar="FILE",
+        help="print the indexed posts most similar to each image file (a folder: its images)",
+    )
+    modes.add_argument(
+        "--duplicates", action="store_true", help="print groups of near-duplicate indexed posts"
     )
 
     common = parser.add_argument_group("common")
@@ -183,13 +201,64 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     _add_pred_arguments(parser)
 
+    vectors = parser.add_argument_group(
+        "--vec, --index, --similar, --duplicates "
+        "(--model, --json, --batch-size, --recursive and --sheet apply)"
+    )
+    vectors.add_argument(
+        "--layer",
+        choices=defaults.VECTOR_LAYERS,
+        default=defaults.VECTOR_LAYER,
+        help="layer read out as the vector: tag logits, the 2048-wide layer or VGG16 block5 "
+        "(both mean-pooled); an index is built and queried with one layer",
+    )
+    vectors.add_argument(
+        "--vec-out",
+        type=Path,
+        default=None,
+        help="--vec's .npy (the file order goes beside it as .txt; default DATA_DIR/vectors.npy)",
+    )
+    vectors.add_argument(
+        "--binary", action="store_true", help="--vec writes packed sign bits, not float32"
+    )
+    vectors.add_argument(
+        "--top",
+        type=_positive_int,
+        default=defaults.SIMILAR_TOP,
+        help="results per --similar query",
+    )
+    vectors.add_argument(
+        "--duplicate-threshold",
+        type=float,
+        default=None,
+        help="cosine similarity at and above which --duplicates links two posts (default: "
+        "measured per layer, "
+        + ", ".join(f"{layer} {value}" for layer, value in defaults.DUPLICATE_THRESHOLDS.items())
+        + ")",
+    )
+
     args = parser.parse_args(argv)
-    if not (args.maeshori or args.build or args.train or args.eval or args.pred):
+    modes_given = (args.maeshori, args.build, args.train, args.eval, args.pred, args.vec,
+                   args.index, args.similar, args.duplicates)  # fmt: skip
+    if not any(modes_given):
         parser.error(
-            "choose at least one mode: --maeshori, --build, --train, --eval, --pred FILE..."
+            "choose at least one mode: --maeshori, --build, --train, --eval, --pred FILE..., "
+            "--vec FILE..., --index, --similar FILE..., --duplicates"
         )
-    if args.eval and args.pred and args.json:
-        parser.error("--json with both --eval and --pred would mix two kinds of JSON on stdout")
+    printing_json = [flag for flag, given in (("--eval", args.eval), ("--pred", args.pred),
+                     ("--vec", args.vec), ("--similar", args.similar),
+                     ("--duplicates", args.duplicates)) if given]  # fmt: skip
+    if args.json and len(printing_json) > 1:
+        parser.error(f"--json with {' and '.join(printing_json)} would mix kinds of JSON lines")
+    for flag, needs, given in (
+        ("--binary", "--vec", args.binary),
+        ("--vec-out", "--vec", args.vec_out),
+        ("--sheet", "--pred or --similar", args.sheet),
+    ):
+        if given and not any(getattr(args, mode[2:]) for mode in needs.split(" or ")):
+            parser.error(f"{flag} needs {needs}")
+    if args.sheet and args.pred and args.similar:
+        parser.error("--sheet with both --pred and --similar: run them one at a time")
     if args.top_k < 0:
         parser.error("--top-k must be 0 (all) or more")
     if args.json:
@@ -354,8 +423,9 @@ def _add_pred_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="PNG",
-        help=f"also draw a contact sheet of the first {defaults.SHEET_MAX_IMAGES} images, their "
-        "tags and probability bars (true tags marked, from a .txt beside an image)",
+        help=f"--pred: also draw a contact sheet of the first {defaults.SHEET_MAX_IMAGES} images, "
+        "their tags and probability bars (true tags marked, from a .txt beside an image); "
+        "--similar: the queries and their results",
     )
 
 
@@ -449,10 +519,9 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
         folder = train(data, config, fresh=args.fresh, quiet=args.quiet)
         print(f"train: model saved to {folder}")
+    failures = 0
     if args.eval:
-        failed = _evaluate(data, args)
-        if failed:
-            return 1
+        failures += _evaluate(data, args)
     if args.pred:
         from alti2v.captions import CaptionSettings
         from alti2v.inputs import find_inputs
@@ -479,9 +548,10 @@ def run(args: argparse.Namespace) -> int:
             workers=args.decode_workers, sheet=args.sheet,
         )  # fmt: skip
         found = find_inputs(args.pred, args.recursive)
-        if tag_collection(loaded, folder, found, options, args.quiet):
-            return 1
-    return 0
+        failures += tag_collection(loaded, folder, found, options, args.quiet)
+    if args.vec or args.index or args.similar or args.duplicates:
+        failures += _run_vectors(args, data)
+    return 1 if failures else 0
 
 
 def _evaluate(data, args: argparse.Namespace) -> int:
@@ -499,6 +569,102 @@ def _evaluate(data, args: argparse.Namespace) -> int:
     summary = evaluate(data, load_model(folder), folder, options, args.quiet)
     print(json.dumps(summary) if args.json else summary_text(summary, data, folder))
     return unreadable(summary)
+
+
+def _run_vectors(args: argparse.Namespace, data) -> int:
+    """--vec, --index, --similar and --duplicates, in that order; returns the failed inputs."""
+    from tqdm import tqdm
+
+    from alti2v.index import open_index, update_index
+    from alti2v.models import find_model, load_model
+
+    loaded = load_model(find_model(args.model, data.models))
+    failures = 0
+    if args.vec:
+        from alti2v.vectors import (
+            VectorExtractor,
+            format_vector_json,
+            vectors_of_files,
+            write_vectors,
+        )
+
+        paths, failures = _input_paths(args.vec, args.recursive, failures)
+        extractor = VectorExtractor(loaded, args.layer)
+        found = vectors_of_files(loaded, extractor, paths, args.batch_size)
+        written = []
+        for result in tqdm(found, total=len(paths), unit=" img", disable=args.quiet):
+            if result.error is not None:
+                failures += 1
+                log.error("%s; no vector", result.error)
+            else:
+                written.append(result)
+            if args.json:
+                sys.stdout.write(format_vector_json(result, args.binary))
+        if not args.json:
+            out = args.vec_out or data.vectors
+            names = write_vectors(out, written, extractor.width, args.binary)
+            kind = "packed sign bits" if args.binary else "float32"
+            print(f"vec: {len(written)} vectors ({args.layer}, {kind}) -> {out}, files -> {names}")
+    if args.index:
+        summary = update_index(data, loaded, args.layer, args.batch_size, args.quiet)
+        print(
+            f"index: added {summary['added']}, removed {summary['removed']}, "
+            f"{summary['total']} posts{' (rebuilt for this model)' if summary['rebuilt'] else ''}; "
+            f"model {summary['model']}, layer {summary['layer']} -> {summary['folder']}"
+        )
+    if args.similar:
+        from alti2v.similar import (
+            format_similar_json,
+            format_similar_text,
+            render_similar_sheet,
+            similar_files,
+        )
+
+        index = open_index(data, loaded, args.layer)
+        paths, failures = _input_paths(args.similar, args.recursive, failures)
+        results = []
+        for result in similar_files(loaded, index, data, paths, args.top, args.batch_size):
+            if result.error is not None:
+                failures += 1
+                log.error("%s; not searched", result.error)
+            if result.error is None or args.json:
+                sys.stdout.write(
+                    (format_similar_json if args.json else format_similar_text)(result)
+                )
+                sys.stdout.flush()
+            results.append(result)
+        if args.sheet:
+            log.info("sheet: %s", render_similar_sheet(results, args.sheet))
+    if args.duplicates:
+        from alti2v.similar import duplicate_groups, format_duplicates_json, format_duplicates_text
+
+        index = open_index(data, loaded, args.layer)
+        threshold = args.duplicate_threshold
+        if threshold is None:
+            threshold = defaults.DUPLICATE_THRESHOLDS[args.layer]
+        groups = duplicate_groups(index, threshold)
+        for number, group in enumerate(groups, start=1):
+            text = (
+                format_duplicates_json(group, data)
+                if args.json
+                else format_duplicates_text(number, group, data)
+            )
+            sys.stdout.write(text)
+        log.info(
+            "duplicates: %d groups, %d posts at similarity >= %s",
+            len(groups), sum(map(len, groups)), threshold,
+        )  # fmt: skip
+    return failures
+
+
+def _input_paths(given: list[str], recursive: bool, failures: int) -> tuple[list[str], int]:
+    """The image files of FILE... arguments (as --pred finds them), each problem reported."""
+    from alti2v.inputs import find_inputs
+
+    found = find_inputs(given, recursive)
+    for problem in found.problems:
+        log.error(problem)
+    return [str(image.path) for image in found.images], failures + len(found.problems)
 
 
 def main(argv: list[str] | None = None) -> int:

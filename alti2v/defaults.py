@@ -45,3 +45,13 @@ EVAL_THRESHOLD = 0.5  # --eval's constant rule: a tag is predicted at this proba
 BOOTSTRAP = 500  # resamples of the images for the 95% intervals (seeded with --seed)
 BASELINE_MAX = 2000  # training posts the logistic-regression baseline fits on, at most
 GALLERY_IMAGES = 24  # held-out images in report.html, the worst misses and false alarms first
+
+# Illustration vectors (--vec, --index, --similar, --duplicates)
+VECTOR_LAYERS = ("logits", "dense", "block5")  # --layer's choices: alti2v.vectors.LAYERS
+VECTOR_LAYER = "logits"  # by measurement: neighbours share the most tags (README, bench/layers.py)
+SIMILAR_TOP = 10  # results per --similar query
+# Cosine similarity at and above which two posts are near-duplicates, per layer: on the synthetic
+# set these find 88% (logits), 98% (dense, block5) of resized, recompressed and cropped copies and
+# link 1% of posts to a look-alike (bench/layers.py, README).
+DUPLICATE_THRESHOLDS = {"logits": 0.995, "dense": 0.98, "block5": 0.99}
+DUPLICATE_NEIGHBOURS = 10  # neighbours searched per post by --duplicates (largest group size)

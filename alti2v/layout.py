@@ -59,6 +59,16 @@ class DataDir:
     def models(self) -> Path:
         return self.root / "models"
 
+    @property
+    def index(self) -> Path:
+        """--index: nearest-neighbour indexes of the dataset, a folder per layer (alti2v.index)."""
+        return self.root / "index"
+
+    @property
+    def vectors(self) -> Path:
+        """--vec's default output; the file order goes beside it as vectors.txt."""
+        return self.root / "vectors.npy"
+
     def evaluation(self, model_name: str) -> EvalFiles:
         """Where --eval writes its judgement of the model `models/<model_name>/`."""
         return EvalFiles(self.root / "eval" / model_name)

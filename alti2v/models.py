@@ -30,6 +30,7 @@ class LoadedModel:
     model: keras.Model
     tags: list[str]
     info: dict
+    folder: Path
 
 
 def export_model(models: Path, model: keras.Model, tags: list[str], info: dict) -> Path:
@@ -71,4 +72,4 @@ def load_model(folder: Path) -> LoadedModel:
         raise ModelError(
             f"{folder}: {VOCAB_FILE} has {len(tags)} tags, the model {model.output_shape[-1]}"
         )
-    return LoadedModel(model, tags, info)
+    return LoadedModel(model, tags, info, folder)

@@ -49,7 +49,19 @@ def predict_images(
     pool: str = "thread",
 ) -> Iterator[Prediction]:
     """Predictions for `images`, in order, `batch_size` images per forward pass."""
-    info = loaded.info
+    for batch in decoded_batches(images, loaded.info, batch_size, workers, pool):
+        yield from _predict_batch(loaded, batch)
+
+
+def decoded_batches(
+    images: Iterable[InputImage],
+    info: dict,
+    batch_size: int,
+    workers: int = defaults.DECODE_WORKERS,
+    pool: str = "thread",
+) -> Iterator[list[tuple[InputImage, np.ndarray | ImageError]]]:
+    """Lists of up to `batch_size` (image, pixels or error), in input order, decoded ahead by a
+    pool as the model's `info` (model.json) says; --pred and --vec both read images this way."""
     with DECODER_POOLS[pool](max_workers=workers or os.cpu_count()) as executor:
         decoded = _decode_ahead(
             executor, images, 2 * batch_size, info["image_size"], info["resize"]
@@ -58,9 +70,10 @@ def predict_images(
         for item in decoded:
             batch.append(item)
             if len(batch) == batch_size:
-                yield from _predict_batch(loaded, batch)
+                yield batch
                 batch = []
-        yield from _predict_batch(loaded, batch)
+        if batch:
+            yield batch
 
 
 def predict_arrays(loaded: LoadedModel, pixels: np.ndarray) -> np.ndarray:

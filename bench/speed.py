@@ -86,7 +86,7 @@ def bench_pred(folder: Path, count: int) -> dict:
     images = [InputImage(path, folder) for path in paths]
     tags = [f"tag{index}" for index in range(4096)]
     info = {"image_size": 150, "resize": "area", "preprocess": "vgg"}
-    loaded = LoadedModel(build_model(len(tags), weights=None), tags, info)
+    loaded = LoadedModel(build_model(len(tags), weights=None), tags, info, Path("untrained"))
     list(predict_images(loaded, images[:2], batch_size=2))  # compile outside the timing
     list(predict_images(loaded, images[:1], batch_size=1))
     batched = timed(lambda: list(predict_images(loaded, images, batch_size=16)))

@@ -220,6 +220,8 @@ EVERY_FLAG = (
     "--replace", "--replace-file", "--sort", "--rating", "--character-first", "--always-first",
     "--format", "--json", "--with-probs", "--caption-ext", "--caption-separator",
     "--caption-mode", "--output-dir", "--skip-unchanged", "--sheet",
+    "--vec", "--index", "--similar", "--duplicates", "--layer", "--vec-out", "--binary", "--top",
+    "--duplicate-threshold",
 )  # fmt: skip
 
 
@@ -245,8 +247,8 @@ def test_no_mode_is_a_usage_error(tmp_path: Path, alt_i2v) -> None:
     result = alt_i2v("--data-dir", tmp_path, expect=2)
     assert result.stderr.startswith("usage: alt_i2v.py")
     assert result.stderr.endswith(
-        "alt_i2v.py: error: choose at least one mode: "
-        "--maeshori, --build, --train, --eval, --pred FILE...\n"
+        "alt_i2v.py: error: choose at least one mode: --maeshori, --build, --train, --eval, "
+        "--pred FILE..., --vec FILE..., --index, --similar FILE..., --duplicates\n"
     )
     assert result.stdout == ""
     assert list(tmp_path.iterdir()) == []
