@@ -28,3 +28,6 @@ CHECKPOINT_MINUTES = 30.0  # also checkpoint inside an epoch after this much tra
 TOP_K = 30  # tags printed per image (the original's); 0 prints all
 THRESHOLD = 0.0  # tags below this probability are not printed
 PRED_BATCH_SIZE = 16  # images per forward pass at --pred
+
+# Distributed training (--distribute)
+DISTRIBUTE_PROCESSES = 1  # processes (machines) training together, unless flags or env say more
