@@ -20,10 +20,12 @@ so the rest is done here by hand:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -162,20 +164,35 @@ def start(coordinator: str | None, num_processes: int | None, process_id: int | 
             "joining %d processes as process %d through %s",
             num_processes, process_id, coordinator,
         )  # fmt: skip
-        keras.distribution.initialize(coordinator, num_processes, process_id)
-    # The batches are already split by hand (Cluster.local_share): Keras must not split them.
-    distribution = keras.distribution.DataParallel(auto_shard_dataset=False)
-    keras.distribution.set_distribution(distribution)
+    with _native_stdout_to_stderr():
+        if num_processes > 1:
+            keras.distribution.initialize(coordinator, num_processes, process_id)
+        # The batches are already split by hand (Cluster.local_share): Keras must not split them.
+        distribution = keras.distribution.DataParallel(auto_shard_dataset=False)
+        keras.distribution.set_distribution(distribution)
 
-    import jax
+        import jax
 
-    cluster = Cluster(jax.process_index(), jax.process_count(), jax.device_count())
+        cluster = Cluster(jax.process_index(), jax.process_count(), jax.device_count())
     log.info(
         "data parallel: process %d of %d, %d %s devices in all (%d here)",
         cluster.process_index, cluster.process_count, cluster.device_count,
         jax.default_backend(), jax.local_device_count(),
     )  # fmt: skip
     return cluster
+
+
+@contextlib.contextmanager
+def _native_stdout_to_stderr() -> Iterator[None]:
+    """Gloo greets from C++ on file descriptor 1 as the processes connect; stdout is for results."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _int_variable(name: str) -> int | None:
