@@ -124,11 +124,15 @@ class Cluster:
                 result = function(*args)
             finally:
                 keras.distribution.set_distribution(distribution)
+        self.wait_for_all(getattr(function, "__name__", "write"))
+        return result
+
+    def wait_for_all(self, name: str) -> None:
+        """Return once every process has called this with the same `name`."""
         if self.process_count > 1:
             from jax.experimental import multihost_utils
 
-            multihost_utils.sync_global_devices(getattr(function, "__name__", "write"))
-        return result
+            multihost_utils.sync_global_devices(name)
 
 
 ONE_DEVICE = Cluster()

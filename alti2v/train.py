@@ -95,7 +95,10 @@ def train(
             raise TrainError(f"{data.db} has no training images; add posts and run --build")
         if fresh and checkpoints.exists():
             log.info("--fresh: removing the checkpoints in %s", checkpoints)
-            cluster.on_first_process(shutil.rmtree, checkpoints)
+            # Every machine removes its own copy; a shared folder, whoever comes first.
+            with contextlib.suppress(FileNotFoundError):
+                shutil.rmtree(checkpoints)
+        cluster.wait_for_all("fresh")
         cluster.check_same_checkpoint(checkpoints, latest_checkpoint(checkpoints))
         model, state, config = _start_or_resume(checkpoints, config, tags, vocab_hash)
         with _StopRequest() as stop:

@@ -50,12 +50,15 @@ def cpu_flags() -> str:
 
 
 def repeated(function, count: int, repeats: int) -> list[float]:
-    """Items per second of `function` (which handles `count` items), once per repeat."""
+    """Items per CPU-second of `function` (which handles `count` items), once per repeat.
+
+    CPU time, not wall time: on this shared machine a process gets a fraction of a core that
+    changes from second to second; the work per item is what a dedicated core would see."""
     rates = []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started = time.process_time()
         function()
-        rates.append(count / (time.perf_counter() - started))
+        rates.append(count / (time.process_time() - started))
     return rates
 
 
@@ -148,15 +151,14 @@ def main() -> int:
     trainable, last_layer = count_parameters()
     gradient_bytes = 4 * trainable  # float32 gradients, whatever the compute precision
 
-    # The best repeat is the one least slowed by the other jobs on a shared machine.
-    decode_rate, read_rate = max(decode), max(reads)
+    decode_rate, read_rate = statistics.median(decode), statistics.median(reads)
     print(f"# Scale on paper ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n")
     print(f"`python -m bench.scale {' '.join(sys.argv[1:])}`".replace(" `", "`"))
     print(
         f"\nCPU: {cpu_model()} ({os.cpu_count()} cores; {cpu_flags()}); load average "
         f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after (1 min).\n"
     )
-    print("## Measured here (one core; median, min and max of the repeats)\n")
+    print("## Measured here (per CPU-second of one core; median, min and max of the repeats)\n")
     print(f"- decode a 1500x2000 JPEG to 150x150 (`load_image`): {spread(decode)} images/s")
     print(
         f"- shuffled LevelDB read + unpack + vgg preprocess, batches of 64: {spread(reads)} "
@@ -168,7 +170,8 @@ def main() -> int:
     )
     print(
         f"- 4096-tag model: {trainable:,} trainable parameters, {last_layer:,} in the last "
-        f"layer; float32 gradient {gradient_bytes / 1e6:,.0f} MB per step"
+        f"layer; float32 gradient {gradient_bytes / 1e6:,.0f} MB per step, "
+        f"{4 * last_layer / 1e6:,.0f} MB of it the last layer's"
     )
     print("\n## Assumed\n")
     for name in (
@@ -179,9 +182,12 @@ def main() -> int:
 
     disk = args.posts * disk_per_record
     build = args.posts / (decode_rate * args.cores_per_machine)
-    print(f"\n## {args.posts:,} posts (from the best repeat of each measurement)\n")
+    print(f"\n## {args.posts:,} posts (from the medians)\n")
     print(f"- disk: {disk / 1e9:,.0f} GB of LevelDB (per machine: each reads its own copy)")
-    print(f"- `--build` on one {args.cores_per_machine}-core machine: {build / 3600:.1f} h")
+    print(
+        f"- `--build` on one {args.cores_per_machine}-core machine: {build / 60:.0f} min of JPEG "
+        "decoding (PNG originals decode in full, several times slower; LevelDB writes not counted)"
+    )
     print(
         "\n| GPUs | machines | global batch | steps/epoch | compute | all-reduce | "
         "input (threads now) | input (all cores) | epoch | bound by |"
@@ -205,10 +211,12 @@ def main() -> int:
             f"{reduce / 60:.1f} min | {threads_input / 60:.1f} min | {cores_input / 60:.1f} min "
             f"| {parts[bound] / 60:.1f} min | {bound} |"
         )
-    print(
-        f"\nAll-reduce per step: {gradient_bytes / 1e6:,.0f} MB x 2(n-1)/n over the slowest "
-        "link; a larger --batch-per-gpu divides its share of the epoch by the same factor."
-    )
+    for gpus in GPUS[1:]:
+        sent = 2 * (gpus - 1) / gpus * gradient_bytes
+        print(
+            f"\nAll-reduce on {gpus} GPUs: {sent / 1e6:,.0f} MB sent per GPU per step, "
+            f"{1e3 * all_reduce_seconds(gradient_bytes, gpus, args):.1f} ms."
+        )
     return 0
 
 
