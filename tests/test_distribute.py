@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 
 from alti2v import synthetic
+from alti2v.distribute import Cluster
 from tests.conftest import CLI_TIMEOUT, PROJECT_ROOT, cli_command, cli_environment
-
-pytestmark = pytest.mark.slow
 
 # 14 posts at seed 1 split into 12 train and 2 eval: 3 global batches of 4 per epoch.
 POST_COUNT = 14
@@ -117,6 +116,7 @@ def one_device(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data_dir
 
 
+@pytest.mark.slow
 def test_two_devices_train_as_one(dataset: Path, one_device: Path, tmp_path: Path) -> None:
     data_dir = copy_of(dataset, tmp_path / "data")
     result = run(
@@ -133,6 +133,7 @@ def test_two_devices_train_as_one(dataset: Path, one_device: Path, tmp_path: Pat
     assert all(np.abs(variable.numpy()).max() > 0 for variable in model.optimizer.variables[2:])
 
 
+@pytest.mark.slow
 def test_two_processes_train_as_one_and_resume_on_one_process(
     dataset: Path, one_device: Path, tmp_path: Path
 ) -> None:
@@ -158,6 +159,7 @@ def test_two_processes_train_as_one_and_resume_on_one_process(
     assert_same_state(data_dirs[0] / SECOND_EPOCH, one_device / SECOND_EPOCH)
 
 
+@pytest.mark.slow
 def test_processes_resuming_from_different_checkpoints_are_refused(
     one_device: Path, dataset: Path, tmp_path: Path
 ) -> None:
@@ -173,6 +175,7 @@ def test_processes_resuming_from_different_checkpoints_are_refused(
         assert "copy training/ from the machine of process 0 to every machine" in stderr
 
 
+@pytest.mark.slow
 def test_refusals_name_the_fix(dataset: Path, tmp_path: Path) -> None:
     data_dir = copy_of(dataset, tmp_path / "data")
     tensorflow = run(
@@ -202,3 +205,26 @@ def test_refusals_name_the_fix(dataset: Path, tmp_path: Path) -> None:
     assert not (data_dir / "training").exists()
     usage = run("--distribute", "--pred", "x.jpg", environment=cli_environment(), expect=2)
     assert "--distribute distributes --train; add --train" in usage.stderr
+
+
+def test_every_key_of_an_epoch_is_read_once_by_exactly_one_process() -> None:
+    keys = [bytes([index]) for index in range(23)]
+    batch_size = 8
+    clusters = [Cluster(index, 2, device_count=4) for index in range(2)]
+    order = clusters[0].whole_batches(keys, batch_size)
+    # 23 = 2 batches of 8 and one of 7, cut to 4: a split over 4 devices leaves 3 out.
+    assert order == keys[:20]
+    read = [
+        cluster.local_share(order[start : start + batch_size])
+        for start in range(0, len(order), batch_size)
+        for cluster in clusters
+    ]
+    assert [len(part) for part in read] == [4, 4, 4, 4, 2, 2]
+    assert sorted(key for part in read for key in part) == order
+
+
+def test_eval_padding_repeats_the_last_key_until_the_devices_split_it() -> None:
+    keys = [bytes([index]) for index in range(5)]
+    assert Cluster(0, 1, device_count=4).padded(keys, 4) == [*keys, keys[-1], keys[-1], keys[-1]]
+    assert Cluster(0, 1, device_count=4).padded(keys[:4], 4) == keys[:4]
+    assert Cluster().padded(keys, 4) == keys
