@@ -176,6 +176,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--fresh", action="store_true", help="discard existing checkpoints instead of resuming"
     )
 
+    distribute = parser.add_argument_group(
+        "--train --distribute (data parallel with the JAX backend: KERAS_BACKEND=jax)"
+    )
+    distribute.add_argument(
+        "--distribute",
+        action="store_true",
+        help="train on every local device; with --num-processes, on several machines",
+    )
+    distribute.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="address of process 0, the same on every machine "
+        "(default: $KERAS_DISTRIBUTION_JOB_ADDRESSES)",
+    )
+    distribute.add_argument(
+        "--num-processes",
+        type=_positive_int,
+        help="processes (machines) training together "
+        f"(default: $KERAS_DISTRIBUTION_NUM_PROCESSES, else {defaults.DISTRIBUTE_PROCESSES})",
+    )
+    distribute.add_argument(
+        "--process-id",
+        type=int,
+        help="this process's number, 0 on the coordinator "
+        "(default: $KERAS_DISTRIBUTION_PROCESS_ID, else 0)",
+    )
+
     evaluation = parser.add_argument_group("--eval (also --model, --weights, --seed, --json)")
     evaluation.add_argument(
         "--eval-dir",
@@ -259,6 +286,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"{flag} needs {needs}")
     if args.sheet and args.pred and args.similar:
         parser.error("--sheet with both --pred and --similar: run them one at a time")
+    if args.distribute and not args.train:
+        parser.error("--distribute distributes --train; add --train")
+    cluster_flags = (args.coordinator, args.num_processes, args.process_id)
+    if not args.distribute and any(flag is not None for flag in cluster_flags):
+        parser.error("--coordinator, --num-processes and --process-id need --distribute")
     if args.top_k < 0:
         parser.error("--top-k must be 0 (all) or more")
     if args.json:
@@ -509,7 +541,12 @@ def run(args: argparse.Namespace) -> int:
             f"train {summary['num_train']}, eval {summary['num_eval']} -> {data.db}"
         )
     if args.train:
+        from alti2v.distribute import ONE_DEVICE, start
         from alti2v.train import TrainConfig, train
+
+        cluster = ONE_DEVICE
+        if args.distribute:
+            cluster = start(args.coordinator, args.num_processes, args.process_id)
 
         config = TrainConfig(
             epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
@@ -517,8 +554,11 @@ def run(args: argparse.Namespace) -> int:
             weights=args.weights, preprocess=args.preprocess, seed=args.seed,
             checkpoint_minutes=args.checkpoint_minutes,
         )  # fmt: skip
-        folder = train(data, config, fresh=args.fresh, quiet=args.quiet)
-        print(f"train: model saved to {folder}")
+        folder = train(data, config, fresh=args.fresh, quiet=args.quiet, cluster=cluster)
+        if cluster.is_first:
+            print(f"train: model saved to {folder}")
+        else:
+            print(f"train: done as process {cluster.process_index}; process 0 saved the model")
     failures = 0
     if args.eval:
         failures += _evaluate(data, args)

@@ -2,12 +2,14 @@
 
 Only the keys of a split are held (bytes each); each batch reads its records on demand. The
 order of an epoch is a permutation drawn from (seed, epoch), so a resumed epoch can skip exactly
-the batches already trained on.
+the batches already trained on. With several processes (--distribute) each batch of `keys` is a
+global batch and `share` picks the part this process reads.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -32,7 +34,13 @@ class PostBatches(keras.utils.PyDataset):
     """(images, multi-hot targets) batches of `keys`, in the given order."""
 
     def __init__(
-        self, db: plyvel.DB, keys: list[bytes], batch_size: int, num_tags: int, preprocess: str
+        self,
+        db: plyvel.DB,
+        keys: list[bytes],
+        batch_size: int,
+        num_tags: int,
+        preprocess: str,
+        share: Callable[[list[bytes]], list[bytes]] | None = None,
     ):
         # Two threads read and decode the next batches while the current one trains.
         super().__init__(workers=2, use_multiprocessing=False)
@@ -41,12 +49,15 @@ class PostBatches(keras.utils.PyDataset):
         self.batch_size = batch_size
         self.num_tags = num_tags
         self.preprocess = preprocess
+        self.share = share
 
     def __len__(self) -> int:
         return math.ceil(len(self.keys) / self.batch_size)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         chosen = self.keys[index * self.batch_size : (index + 1) * self.batch_size]
+        if self.share is not None:
+            chosen = self.share(chosen)
         records = [unpack_record(self.db.get(key)) for key in chosen]
         images = np.stack([pixels for pixels, _ in records])
         targets = np.stack([multi_hot(labels, self.num_tags) for _, labels in records])

@@ -55,3 +55,6 @@ SIMILAR_TOP = 10  # results per --similar query
 # link 1% of posts to a look-alike (bench/layers.py, README).
 DUPLICATE_THRESHOLDS = {"logits": 0.995, "dense": 0.98, "block5": 0.99}
 DUPLICATE_NEIGHBOURS = 10  # neighbours searched per post by --duplicates (largest group size)
+
+# Distributed training (--distribute)
+DISTRIBUTE_PROCESSES = 1  # processes (machines) training together, unless flags or env say more

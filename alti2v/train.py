@@ -35,6 +35,7 @@ from alti2v.checkpoints import (
     record_state,
     save_checkpoint,
 )
+from alti2v.distribute import ONE_DEVICE, Cluster
 from alti2v.errors import PipelineError
 from alti2v.layout import DataDir, atomic_write_text
 from alti2v.metrics import summarize
@@ -71,8 +72,15 @@ class TrainConfig:
     resize: str = defaults.RESIZE  # taken from the dataset
 
 
-def train(data: DataDir, config: TrainConfig, fresh: bool = False, quiet: bool = False) -> Path:
-    """Train (or resume) and export; return the exported model's folder."""
+def train(
+    data: DataDir,
+    config: TrainConfig,
+    fresh: bool = False,
+    quiet: bool = False,
+    cluster: Cluster = ONE_DEVICE,
+) -> Path | None:
+    """Train (or resume) and export; return the exported model's folder (None but on process 0)."""
+    cluster.check_batch_size(config.batch_size)
     tags = load_vocabulary(data.vocab)
     vocab_hash = vocabulary_hash(tags)
     checkpoints = data.training / "checkpoints"
@@ -87,18 +95,24 @@ def train(data: DataDir, config: TrainConfig, fresh: bool = False, quiet: bool =
             raise TrainError(f"{data.db} has no training images; add posts and run --build")
         if fresh and checkpoints.exists():
             log.info("--fresh: removing the checkpoints in %s", checkpoints)
-            shutil.rmtree(checkpoints)
+            # Every machine removes its own copy; a shared folder, whoever comes first.
+            with contextlib.suppress(FileNotFoundError):
+                shutil.rmtree(checkpoints)
+        cluster.wait_for_all("fresh")
+        cluster.check_same_checkpoint(checkpoints, latest_checkpoint(checkpoints))
         model, state, config = _start_or_resume(checkpoints, config, tags, vocab_hash)
         with _StopRequest() as stop:
-            trainer = _EpochTrainer(db, model, config, len(tags), checkpoints, quiet, stop)
+            trainer = _EpochTrainer(db, model, config, len(tags), checkpoints, quiet, stop, cluster)
             while state.epoch < config.epochs:
                 trainer.run_epoch(state, train_keys, eval_keys)
-                _write_history(data.training / "history.csv", state.history)
-                if stop.requested:  # a checkpoint holds everything done so far
+                cluster.on_first_process(
+                    _write_history, data.training / "history.csv", state.history
+                )
+                if cluster.any_process(stop.requested):  # a checkpoint holds all done so far
                     raise KeyboardInterrupt
     finally:
         db.close()
-    return _export(data, checkpoints, model, state, tags)
+    return cluster.on_first_process(_export, data, checkpoints, model, state, tags)
 
 
 def _start_or_resume(
@@ -177,27 +191,35 @@ class _StopRequest:
 
 
 class _EpochTrainer:
-    def __init__(self, db, model, config: TrainConfig, num_tags, checkpoints: Path, quiet, stop):
+    def __init__(self, db, model, config: TrainConfig, num_tags, checkpoints, quiet, stop, cluster):
         self.db, self.model, self.config = db, model, config
         self.num_tags, self.checkpoints, self.quiet = num_tags, checkpoints, quiet
-        self.stop = stop
+        self.stop, self.cluster = stop, cluster
 
     def batches(self, keys: list[bytes]) -> PostBatches:
-        config = self.config
-        return PostBatches(self.db, keys, config.batch_size, self.num_tags, config.preprocess)
+        config, share = self.config, self.cluster.local_share
+        return PostBatches(
+            self.db, keys, config.batch_size, self.num_tags, config.preprocess, share
+        )
+
+    def save_checkpoint(self, state: TrainState) -> None:
+        self.cluster.on_first_process(save_checkpoint, self.checkpoints, self.model, state)
 
     def run_epoch(self, state: TrainState, train_keys: list[bytes], eval_keys: list[bytes]):
         config = self.config
-        steps_per_epoch = math.ceil(len(train_keys) / config.batch_size)
+        order = epoch_order(train_keys, config.seed, state.epoch)
+        order = self.cluster.whole_batches(order, config.batch_size)
+        steps_per_epoch = math.ceil(len(order) / config.batch_size)
         if getattr(self.model, "optimizer", None) is None:  # a new model; resumed ones are compiled
             _compile(self.model, config, steps_per_epoch)
-        order = epoch_order(train_keys, config.seed, state.epoch)
         with tqdm(
             total=steps_per_epoch, initial=state.step, unit="batch", disable=self.quiet,
             desc=f"epoch {state.epoch + 1}/{config.epochs}",
         ) as progress:  # fmt: skip
             while state.step < steps_per_epoch:
-                watch = _BatchWatch(progress, config.checkpoint_minutes * 60, self.stop)
+                watch = _BatchWatch(
+                    progress, config.checkpoint_minutes * 60, self.stop, self.cluster
+                )
                 remaining = order[state.step * config.batch_size :]
                 # shuffle=False: fit() would otherwise reorder the batches, and a stop for a
                 # mid-epoch checkpoint would then not have trained the first `watch.batches`.
@@ -210,13 +232,13 @@ class _EpochTrainer:
                 state.loss_sum += watch.mean_loss * images_seen
                 state.train_seconds += watch.seconds
                 if state.step < steps_per_epoch:  # stopped early to checkpoint
-                    save_checkpoint(self.checkpoints, self.model, state)
-                    if self.stop.requested:
+                    self.save_checkpoint(state)
+                    if self.cluster.any_process(self.stop.requested):
                         return  # the caller stops; the epoch resumes from this checkpoint
-        images_per_second = len(train_keys) / max(state.train_seconds, 1e-9)
+        images_per_second = len(order) / max(state.train_seconds, 1e-9)
         row = {
             "epoch": state.epoch + 1,
-            "train_loss": state.loss_sum / len(train_keys),
+            "train_loss": state.loss_sum / len(order),
             **{f"eval_{name}": value for name, value in self.evaluate(eval_keys).items()},
             "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
             "images_per_second": images_per_second,
@@ -227,7 +249,7 @@ class _EpochTrainer:
         state.epoch, state.step, state.loss_sum, state.train_seconds = state.epoch + 1, 0, 0.0, 0.0
         if not eval_keys or state.best_map is None or row["eval_map"] > state.best_map:
             state.best_map, state.best_checkpoint = row["eval_map"], state.name
-        save_checkpoint(self.checkpoints, self.model, state)
+        self.save_checkpoint(state)
         remaining_epochs = config.epochs - state.epoch
         log.info(
             "epoch %d/%d: train loss %.4f, %s, %.1f img/s, %s, ETA %s",
@@ -239,13 +261,15 @@ class _EpochTrainer:
     def evaluate(self, eval_keys: list[bytes]) -> dict[str, float]:
         if not eval_keys:
             return {"loss": float("nan"), "map": float("nan"), "micro_f1": float("nan")}
-        batches = self.batches(eval_keys)
+        # Padded to split over the devices; each process scores its share of every batch.
+        batches = self.batches(self.cluster.padded(eval_keys, self.config.batch_size))
         scores, targets = [], []
         for index in tqdm(range(len(batches)), desc="evaluating", unit="batch", disable=self.quiet):
             images, batch_targets = batches[index]
-            scores.append(self.model.predict_on_batch(images))
-            targets.append(batch_targets)
-        return summarize(np.concatenate(scores), np.concatenate(targets))
+            scores.append(self.cluster.gather(self.model.predict_on_batch(images)))
+            targets.append(self.cluster.gather(batch_targets))
+        count = len(eval_keys)  # the padding's scores are dropped
+        return summarize(np.concatenate(scores)[:count], np.concatenate(targets)[:count])
 
 
 def _compile(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> None:
@@ -270,11 +294,12 @@ SCHEDULE_FLOOR = {"constant": 1.0, "cosine": 0.0}
 class _BatchWatch(keras.callbacks.Callback):
     """Feeds the progress bar and stops fit() when a mid-epoch checkpoint is due."""
 
-    def __init__(self, progress: tqdm, checkpoint_seconds: float, stop: _StopRequest):
+    def __init__(self, progress: tqdm, checkpoint_seconds: float, stop: _StopRequest, cluster):
         super().__init__()
         self.progress = progress
         self.checkpoint_seconds = checkpoint_seconds
         self.stop = stop
+        self.cluster = cluster
         self.batches = 0
         self.mean_loss = 0.0
         self.started = time.perf_counter()
@@ -287,7 +312,8 @@ class _BatchWatch(keras.callbacks.Callback):
         self.seconds = time.perf_counter() - self.started
         self.progress.update()
         self.progress.set_postfix(loss=f"{self.mean_loss:.4f}", refresh=False)
-        if self.seconds > self.checkpoint_seconds or self.stop.requested:
+        # Every process must stop after the same batch, whichever clock or Ctrl-C asked first.
+        if self.cluster.any_process(self.seconds > self.checkpoint_seconds or self.stop.requested):
             self.model.stop_training = True
 
 

@@ -221,7 +221,8 @@ EVERY_FLAG = (
     "--format", "--json", "--with-probs", "--caption-ext", "--caption-separator",
     "--caption-mode", "--output-dir", "--skip-unchanged", "--sheet",
     "--vec", "--index", "--similar", "--duplicates", "--layer", "--vec-out", "--binary", "--top",
-    "--duplicate-threshold",
+    "--duplicate-threshold", "--distribute", "--coordinator", "--num-processes", "--process-id",
+    "--eval", "--eval-dir", "--baseline-max", "--bootstrap",
 )  # fmt: skip
 
 
