@@ -30,7 +30,6 @@ from alti2v import defaults
 from alti2v.errors import PipelineError
 from alti2v.layout import DataDir, atomic_write_json
 from alti2v.models import LoadedModel
-from alti2v.predict import top_tags
 from alti2v.store import SPLITS, open_db, unpack_record
 from alti2v.vectors import VectorExtractor
 from alti2v.vocabulary import vocabulary_hash
@@ -243,4 +242,5 @@ def update_index(
 
 def _stored_tags(probabilities: np.ndarray, tags: list[str]) -> list[list]:
     # Kept with the post so that results show tags without a second forward pass.
-    return [[tag, round(prob, 4)] for tag, prob in top_tags(probabilities, tags, INDEX_TAGS, 0.0)]
+    order = np.argsort(-probabilities, kind="stable")[:INDEX_TAGS]
+    return [[tags[index], round(float(probabilities[index]), 4)] for index in order]
