@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from alti2v import synthetic
-from alti2v.batches import PostBatches, epoch_order, multi_hot
+from alti2v.batches import PostBatches, ReaderClosed, RecordReader, epoch_order, multi_hot
 from alti2v.images import load_image, to_model_input
 from alti2v.layout import DataDir, iter_posts
 from alti2v.store import (
@@ -474,3 +474,37 @@ def test_a_database_in_use_is_refused_with_a_clear_message(tmp_path: Path) -> No
     (tmp_path / "not-a-db").write_text("")
     with pytest.raises(StoreError, match=r"not-a-db: cannot open \(IO error: .*\)"):
         open_db(tmp_path / "not-a-db", create=True)
+
+
+def test_the_reader_closes_the_database_after_the_reads_in_flight() -> None:
+    class SlowDatabase:
+        """A database whose reads block until released, and that records its close."""
+
+        def __init__(self):
+            self.reading, self.release, self.closed = threading.Event(), threading.Event(), False
+
+        def get(self, key: bytes) -> bytes:
+            self.reading.set()
+            self.release.wait(10)
+            assert not self.closed, "read after close"
+            return b"value"
+
+        def close(self) -> None:
+            self.closed = True
+
+    database = SlowDatabase()
+    reader = RecordReader(database)
+    answers = []
+    prefetch = threading.Thread(target=lambda: answers.append(reader.get(b"train/1")))
+    prefetch.start()
+    assert database.reading.wait(10)
+    closing = threading.Thread(target=reader.close)
+    closing.start()
+    closing.join(0.2)
+    assert closing.is_alive() and not database.closed  # waits for the read in flight
+    database.release.set()
+    prefetch.join(10)
+    closing.join(10)
+    assert answers == [b"value"] and database.closed
+    with pytest.raises(ReaderClosed):
+        reader.get(b"train/2")  # a prefetch thread left behind by Keras gets an error, not a crash

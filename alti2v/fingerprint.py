@@ -1,0 +1,56 @@
+"""The dataset a training run trains on, recorded in every checkpoint and checked on resume.
+
+A resumed run skips the batches of its epoch already trained on, by position in an order drawn
+from the key list, and its learning-rate schedule counts steps per epoch. Both are only true on
+the dataset the run started with, so a rebuilt dataset (other posts, other split, other pixels)
+refuses to resume rather than train on the wrong data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+# Fingerprint fields, as named in the refusal.
+DESCRIPTIONS = {
+    "num_train": "train posts",
+    "num_eval": "eval posts",
+    "train_keys": "train post ids",
+    "eval_keys": "eval post ids",
+    "contents": "post images or tags",
+    "eval_fraction": "--eval-fraction",
+    "image_size": "--image-size",
+    "resize": "--resize",
+    "preprocess": "--preprocess",
+    "vocab_hash": "vocabulary",
+}
+
+
+def keys_hash(keys: list[bytes]) -> str:
+    return hashlib.sha256(b"\n".join(keys)).hexdigest()[:16]
+
+
+def dataset_fingerprint(
+    meta: dict, train_keys: list[bytes], eval_keys: list[bytes], contents: str, preprocess: str
+) -> dict:
+    """`meta` is the database's meta record, `contents` the hash of its record digests."""
+    return {
+        "num_train": len(train_keys),
+        "num_eval": len(eval_keys),
+        "train_keys": keys_hash(train_keys),
+        "eval_keys": keys_hash(eval_keys),
+        "contents": contents,
+        "eval_fraction": meta.get("eval_fraction"),
+        "image_size": meta.get("image_size"),
+        "resize": meta.get("resize"),
+        "preprocess": preprocess,
+        "vocab_hash": meta.get("vocab_hash"),
+    }
+
+
+def describe_changes(recorded: dict, current: dict) -> str:
+    """'train posts 22 -> 20, --eval-fraction 0.2 -> 0.3', or '' when nothing changed."""
+    return ", ".join(
+        f"{DESCRIPTIONS.get(name, name)} {recorded.get(name)} -> {value}"
+        for name, value in current.items()
+        if recorded.get(name) != value
+    )
