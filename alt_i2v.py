@@ -14,13 +14,29 @@ import sys
 from pathlib import Path
 
 from alti2v import defaults
+from alti2v.errors import (
+    EXIT_CODES_HELP,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SOME_INPUTS_FAILED,
+)
 from alti2v.images import PREPROCESSORS, RESIZE_FILTERS
 
 log = logging.getLogger("alt_i2v")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=_HelpFormatter)
+# VGG16 without its classifier has 19 layers (input, 13 convolutions, 5 poolings).
+VGG16_LAYERS = 19
+# Five 2x2 poolings halve the image five times: 32 pixels is the least that leaves 1x1.
+MIN_IMAGE_SIZE = 32
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, list[str]]]:
+    """The parser, and the destinations of each mode's own flags (by the mode's name)."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, epilog=EXIT_CODES_HELP, formatter_class=_HelpFormatter
+    )
     modes = parser.add_argument_group("modes (combine freely; they run in this order)")
     modes.add_argument("--maeshori", action="store_true", help="build the tag vocabulary")
     modes.add_argument("--build", action="store_true", help="pack images and tags into LevelDB")
@@ -82,7 +98,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     build.add_argument(
         "--workers",
-        type=int,
+        type=_non_negative_int,
         default=defaults.BUILD_WORKERS,
         help="image-decoding processes; 0 means one per CPU core",
     )
@@ -99,13 +115,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     train.add_argument(
         "--learning-rate",
-        type=float,
+        type=_positive_float,
         default=defaults.LEARNING_RATE,
         help="Adam's learning rate after warm-up",
     )
     train.add_argument(
         "--warmup-epochs",
-        type=float,
+        type=_non_negative_float,
         default=defaults.WARMUP_EPOCHS,
         help="epochs over which the learning rate rises from 0",
     )
@@ -117,9 +133,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     train.add_argument(
         "--freeze",
-        type=int,
+        type=_non_negative_int,
         default=defaults.FREEZE,
-        help="leading layers kept frozen (12: input through block4_conv1)",
+        help=f"leading layers kept frozen, 0 to {VGG16_LAYERS} (12: input through block4_conv1)",
     )
     train.add_argument(
         "--weights",
@@ -135,7 +151,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--seed", type=int, default=defaults.SEED, help="shuffling and init seed")
     train.add_argument(
         "--checkpoint-minutes",
-        type=float,
+        type=_positive_float,
         default=defaults.CHECKPOINT_MINUTES,
         help="also checkpoint inside an epoch after this many minutes",
     )
@@ -153,7 +169,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     pred.add_argument("--top-k", type=int, default=defaults.TOP_K, help="tags per image; 0 for all")
     pred.add_argument(
         "--threshold",
-        type=float,
+        type=_probability,
         default=defaults.THRESHOLD,
         help="print only tags with at least this probability",
     )
@@ -165,12 +181,46 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="images per forward pass",
     )
 
+    mode_flags = {
+        mode: [action.dest for action in group._group_actions]
+        for mode, group in (
+            ("maeshori", vocabulary), ("build", build), ("train", train), ("pred", pred)
+        )
+    }  # fmt: skip
+    return parser, mode_flags
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, frozenset[str]]:
+    """The arguments, and the names of those given on the command line (not defaulted)."""
+    parser, mode_flags = build_parser()
     args = parser.parse_args(argv)
+    given = _given_flags(parser, argv)
     if not (args.maeshori or args.build or args.train or args.pred):
         parser.error("choose at least one mode: --maeshori, --build, --train, --pred FILE...")
+    for mode, names in mode_flags.items():
+        stray = [name for name in names if name in given and not getattr(args, mode)]
+        if stray:
+            flags = ", ".join(f"--{name.replace('_', '-')}" for name in stray)
+            them = "it" if len(stray) == 1 else "them"
+            parser.error(f"{flags}: only for --{mode}; add --{mode} or leave {them} out")
     if args.top_k < 0:
         parser.error("--top-k must be 0 (all) or more")
-    return args
+    if args.freeze > VGG16_LAYERS:
+        parser.error(f"--freeze must be 0 to {VGG16_LAYERS} (VGG16's layers), got {args.freeze}")
+    if args.image_size < MIN_IMAGE_SIZE:
+        parser.error(
+            f"--image-size must be at least {MIN_IMAGE_SIZE} (VGG16 halves it five times), "
+            f"got {args.image_size}"
+        )
+    return args, given
+
+
+def _given_flags(parser: argparse.ArgumentParser, argv: list[str] | None) -> frozenset[str]:
+    # Parsed again with every default suppressed, only what the command line set remains.
+    explicit, _ = build_parser()
+    for action in explicit._actions:
+        action.default = argparse.SUPPRESS
+    return frozenset(vars(explicit.parse_args(argv)))
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -189,6 +239,34 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0 <= value < 1:
@@ -196,19 +274,23 @@ def _fraction(text: str) -> float:
     return value
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, given: frozenset[str]) -> int:
     # Imported here so that --help and argument errors never wait for TensorFlow.
     from alti2v.layout import DataDir
 
     data = DataDir(args.data_dir)
+    some_inputs_failed = False
     if args.maeshori:
         from alti2v.vocabulary import build_vocabulary
 
         meta = build_vocabulary(data, args.vocab_size, args.min_count, args.filter, args.quiet)
+        problems = _counts(meta["problems"])
         print(
             f"maeshori: {meta['num_tags']} tags from {meta['num_posts_used']} posts "
-            f"({meta['num_distinct_tags']} distinct) -> {data.vocab}"
+            f"({meta['num_distinct_tags']} distinct)"
+            f"{f'; unreadable: {problems}' if problems else ''} -> {data.vocab}"
         )
+        some_inputs_failed |= bool(problems)
     if args.build:
         from alti2v.store import BuildSettings, build_dataset
 
@@ -216,12 +298,17 @@ def run(args: argparse.Namespace) -> int:
             args.image_size, args.resize, args.eval_fraction, workers=args.workers
         )
         summary = build_dataset(data, settings, args.quiet)
-        skipped = ", ".join(f"{count} {why}" for why, count in sorted(summary["skipped"].items()))
+        skipped = _counts(summary["skipped"])
+        bad_json = summary["bad_json"]
         print(
-            f"build: packed {summary['packed']}, already packed {summary['already_packed']}, "
-            f"skipped {sum(summary['skipped'].values())}{f' ({skipped})' if skipped else ''}; "
+            f"build: packed {summary['packed']}, repacked {summary['repacked']}, "
+            f"moved {summary['moved']}, removed {summary['removed']}, "
+            f"unchanged {summary['unchanged']}, "
+            f"skipped {sum(summary['skipped'].values())}{f' ({skipped})' if skipped else ''}"
+            f"{f', {bad_json} without rating (bad .json)' if bad_json else ''}; "
             f"train {summary['num_train']}, eval {summary['num_eval']} -> {data.db}"
         )
+        some_inputs_failed |= summary["failed"] > 0
     if args.train:
         from alti2v.train import TrainConfig, train
 
@@ -231,7 +318,7 @@ def run(args: argparse.Namespace) -> int:
             weights=args.weights, preprocess=args.preprocess, seed=args.seed,
             checkpoint_minutes=args.checkpoint_minutes,
         )  # fmt: skip
-        folder = train(data, config, fresh=args.fresh, quiet=args.quiet)
+        folder = train(data, config, fresh=args.fresh, quiet=args.quiet, given=given)
         print(f"train: model saved to {folder}")
     if args.pred:
         from tqdm import tqdm
@@ -246,13 +333,16 @@ def run(args: argparse.Namespace) -> int:
         # goes elsewhere (a file, a pipe), where it is the only sign of progress.
         quiet = args.quiet or sys.stdout.isatty()
         progress = tqdm(predictions, total=len(paths), unit=" img", disable=quiet)
-        if print_predictions(progress, args.json):
-            return 1
-    return 0
+        some_inputs_failed |= bool(print_predictions(progress, args.json))
+    return EXIT_SOME_INPUTS_FAILED if some_inputs_failed else EXIT_OK
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{count} {why}" for why, count in sorted(counts.items()))
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args, given = parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(message)s",
@@ -266,16 +356,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Warnings printed while a progress bar is drawn go above it, not into it.
         with logging_redirect_tqdm():
-            return run(args)
+            return run(args, given)
     except PipelineError as error:
         print(f"alt_i2v.py: error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_FAILED
     except OSError as error:  # an unwritable data directory, a full disk
         print(f"alt_i2v.py: error: {error}; check the path and free space", file=sys.stderr)
-        return 2
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("alt_i2v.py: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -63,7 +63,8 @@ def test_build_prints_its_counts(trained) -> None:
     data_dir = trained.data_dir
     num_eval = sum(split_of(post.post_id, 0.2) == "eval" for post in iter_posts(data_dir / "imgs"))
     assert trained.build.stdout == (
-        f"build: packed {trained.post_count}, already packed 0, skipped 0; "
+        f"build: packed {trained.post_count}, repacked 0, moved 0, removed 0, unchanged 0, "
+        "skipped 0; "
         f"train {trained.post_count - num_eval}, eval {num_eval} -> {data_dir / 'dataset.ldb'}\n"
     )
     assert (data_dir / "dataset.ldb").is_dir()
@@ -190,7 +191,7 @@ def test_all_modes_in_one_command_run_in_order(tmp_path: Path, alt_i2v) -> None:
     lines = result.stdout.splitlines()
     assert len(lines) == 5, result.stdout
     assert lines[0].startswith("maeshori: 5 tags from 12 posts")
-    assert lines[1].startswith("build: packed 12, already packed 0, skipped 0;")
+    assert lines[1].startswith("build: packed 12, repacked 0, moved 0, removed 0, unchanged 0,")
     (model_folder,) = (tmp_path / "models").iterdir()
     assert lines[2] == f"train: model saved to {model_folder}"
     for line in lines[3:]:
@@ -244,7 +245,7 @@ def test_negative_top_k_is_refused(tmp_path: Path, alt_i2v) -> None:
 
 
 def test_maeshori_without_imgs_is_one_line(tmp_path: Path, alt_i2v) -> None:
-    result = alt_i2v("--maeshori", "--data-dir", tmp_path, expect=2)
+    result = alt_i2v("--maeshori", "--data-dir", tmp_path, expect=3)
     assert result.stderr == (
         f"alt_i2v.py: error: {tmp_path / 'imgs'}: no such folder; "
         "put posts there (danbooru_datasetgenerator.py) first\n"
@@ -252,7 +253,7 @@ def test_maeshori_without_imgs_is_one_line(tmp_path: Path, alt_i2v) -> None:
 
 
 def test_build_without_vocabulary_is_one_line(tmp_path: Path, alt_i2v) -> None:
-    result = alt_i2v("--build", "--data-dir", tmp_path, expect=2)
+    result = alt_i2v("--build", "--data-dir", tmp_path, expect=3)
     assert result.stderr == (
         f"alt_i2v.py: error: {tmp_path / 'vocab.txt'}: no vocabulary; run --maeshori first\n"
     )
@@ -261,7 +262,7 @@ def test_build_without_vocabulary_is_one_line(tmp_path: Path, alt_i2v) -> None:
 
 @pytest.mark.slow
 def test_pred_without_a_model_is_one_line(tmp_path: Path, alt_i2v) -> None:
-    result = alt_i2v("--pred", "x.png", "--data-dir", tmp_path, expect=2)
+    result = alt_i2v("--pred", "x.png", "--data-dir", tmp_path, expect=3)
     assert "Traceback" not in result.stderr
     assert error_lines(result.stderr) == [
         f"alt_i2v.py: error: {tmp_path / 'models'}: no trained model; "
@@ -273,7 +274,7 @@ def test_pred_without_a_model_is_one_line(tmp_path: Path, alt_i2v) -> None:
 @pytest.mark.slow
 def test_train_without_dataset_is_one_line(tmp_path: Path, alt_i2v) -> None:
     (tmp_path / "vocab.txt").write_text("1girl\nsolo\n")
-    result = alt_i2v("--train", "--weights", "none", "--data-dir", tmp_path, expect=2)
+    result = alt_i2v("--train", "--weights", "none", "--data-dir", tmp_path, expect=3)
     assert "Traceback" not in result.stderr
     assert error_lines(result.stderr) == [
         f"alt_i2v.py: error: {tmp_path / 'dataset.ldb'}: no dataset; run --build first"
