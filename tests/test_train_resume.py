@@ -301,13 +301,13 @@ def test_a_changed_dataset_refuses_to_resume(trained, alt_i2v, tmp_path: Path) -
 def test_a_retagged_post_refuses_to_resume(trained, alt_i2v, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     shutil.copytree(trained.data_dir, data_dir)
+    vocabulary = set((data_dir / "vocab.txt").read_text().splitlines())
     post = next(iter_posts(data_dir / "imgs"))
-    tags = post.tags_file.read_text().split()
-    post.tags_file.write_text(" ".join(tags[:-1]) + "\n")  # one tag fewer
+    dropped = next(tag for tag in post.tags() if tag in vocabulary)
+    post.tags_file.write_text(" ".join(tag for tag in post.tags() if tag != dropped) + "\n")
     build = alt_i2v("--build", "--workers", 1, "--data-dir", data_dir)
     assert "repacked 1" in build.stdout
-    refused = alt_i2v(
-        "--train", "--epochs", 3, *trained.train_flags, "--data-dir", data_dir, expect=3
-    )
+    flags = (*trained.train_flags, "--data-dir", data_dir)
+    refused = alt_i2v("--train", "--epochs", 3, *flags, expect=3)
     (line,) = error_lines(refused.stderr)
     assert "post images or tags" in line and "--fresh" in line
