@@ -35,7 +35,7 @@ class TrainState:
     config: dict
     vocab_hash: str
     num_tags: int
-    dataset: dict | None = None  # fingerprint of the dataset trained on (alti2v.fingerprint)
+    dataset: dict | None = None  # fingerprint of the dataset trained on (alti2v.resume)
     epoch: int = 0  # completed epochs
     step: int = 0  # batches of epoch `epoch` already trained
     loss_sum: float = 0.0  # loss summed over the images of the unfinished epoch

@@ -34,12 +34,12 @@ from alti2v.checkpoints import (
     save_checkpoint,
 )
 from alti2v.errors import PipelineError, one_line
-from alti2v.fingerprint import dataset_fingerprint, describe_changes
 from alti2v.interrupt import StopOnCtrlC
 from alti2v.layout import DataDir, atomic_write_text
 from alti2v.metrics import summarize
 from alti2v.model import build_model
 from alti2v.models import export_model
+from alti2v.resume import check_same_dataset, dataset_fingerprint, warn_ignored_flags
 from alti2v.store import contents_hash, open_db, read_meta, record_keys
 from alti2v.vocabulary import load_vocabulary, vocabulary_hash
 
@@ -135,9 +135,9 @@ def _start_or_resume(
         )
     # Architecture, optimizer and schedule come from the checkpoint; only --epochs may change.
     resumed = replace(TrainConfig(**state.config), epochs=config.epochs)
-    fingerprint = {**fingerprint, "preprocess": resumed.preprocess}
-    _check_same_dataset(checkpoint, state, fingerprint)
-    _warn_ignored(checkpoint, config, resumed, given)
+    current = {**fingerprint, "preprocess": resumed.preprocess}
+    state.dataset = check_same_dataset(checkpoint, state.dataset, current)
+    warn_ignored_flags(checkpoint, config, resumed, given)
     if resumed.schedule == "cosine" and state.config["epochs"] != resumed.epochs:
         log.warning(
             "the cosine schedule of %s decays over its first %d epochs; past them the "
@@ -150,33 +150,6 @@ def _start_or_resume(
         checkpoint, state.epoch, resumed.epochs, state.step,
     )  # fmt: skip
     return load_checkpoint_model(checkpoint), state, resumed
-
-
-def _check_same_dataset(checkpoint: Path, state: TrainState, fingerprint: dict) -> None:
-    if state.dataset is None:  # written before checkpoints recorded their dataset
-        log.warning("%s records no dataset fingerprint; resuming unchecked", checkpoint)
-        state.dataset = fingerprint
-        return
-    changes = describe_changes(state.dataset, fingerprint)
-    if changes:
-        raise TrainError(
-            f"{checkpoint}: the dataset changed since this run started ({changes}); train "
-            "with --fresh, or rebuild the dataset as it was to resume"
-        )
-
-
-def _warn_ignored(checkpoint: Path, config: TrainConfig, resumed: TrainConfig, given) -> None:
-    """Name the flags given on the command line that the checkpoint's settings override."""
-    ignored = [
-        f"--{name.replace('_', '-')} {getattr(config, name)} (keeps {getattr(resumed, name)})"
-        for name in sorted(given)
-        if name != "epochs" and getattr(config, name, None) != getattr(resumed, name, None)
-    ]
-    if ignored:
-        log.warning(
-            "resuming %s with its own settings; ignored: %s (train with --fresh to use them)",
-            checkpoint, ", ".join(ignored),
-        )  # fmt: skip
 
 
 def _build(num_tags: int, config: TrainConfig) -> keras.Model:
