@@ -119,8 +119,8 @@ def read_meta(db: plyvel.DB, path: Path) -> dict | None:
 class _Plan:
     """What a build does to reconcile the database with imgs/."""
 
-    pack: list[tuple[str, Post, list[int], str]] = field(default_factory=list)  # split, post,
-    # labels, digest
+    # (split, post, label indices, digest) of each post to decode and store
+    pack: list[tuple[str, Post, list[int], str]] = field(default_factory=list)
     move: list[tuple[str, str, str, str]] = field(default_factory=list)  # id, from, to, digest
     remove: set[str] = field(default_factory=set)  # post ids
     unchanged: int = 0
@@ -150,7 +150,7 @@ def build_dataset(data: DataDir, settings: BuildSettings, quiet: bool = False) -
     try:
         # Until the build ends, --train refuses the database: it may hold both old and new.
         db.put(META_KEY, json.dumps({**wanted_meta, "complete": False}).encode())
-        plan = _plan(db, data, index, filter_tag, settings, skipped)
+        plan = _plan(db, data, index, filter_tag, settings, skipped, quiet)
         _remove_and_move(db, plan)
         packed = _pack(db, plan, settings, skipped, quiet)
         # A changed post that no longer decodes loses its old record too.
@@ -172,7 +172,9 @@ def build_dataset(data: DataDir, settings: BuildSettings, quiet: bool = False) -
     }
 
 
-def _plan(db, data: DataDir, index: dict, filter_tag, settings: BuildSettings, skipped) -> _Plan:
+def _plan(
+    db, data: DataDir, index: dict, filter_tag, settings: BuildSettings, skipped, quiet: bool
+) -> _Plan:
     """Compare imgs/ with the records; reads only keys and the small digests, never a record."""
     stored = {
         key.removeprefix(DIGEST_PREFIX).decode(): value.decode().split(" ")
@@ -185,7 +187,8 @@ def _plan(db, data: DataDir, index: dict, filter_tag, settings: BuildSettings, s
     }
     plan = _Plan()
     qualifying = set()
-    for post in iter_posts(data.imgs):
+    posts = tqdm(iter_posts(data.imgs), desc="checking", unit=" posts", disable=quiet)
+    for post in posts:
         labels = _qualifying_labels(post, index, filter_tag, skipped, plan)
         if labels is None:
             continue
