@@ -54,6 +54,7 @@ NETWORK_ONLY = (
     "retries",
     "backoff",
     "max_wait",
+    "failed_attempts",
 )
 
 
@@ -61,6 +62,13 @@ def positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {text}")
     return value
 
 
@@ -168,6 +176,15 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_float,
         default=DEFAULTS.max_wait,
         help="seconds, the longest single backoff or Retry-After wait (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--failed-attempts",
+        type=positive_int,
+        default=DEFAULTS.failed_attempts,
+        metavar="N",
+        help="downloads in all, over runs, of a post whose file failed or came back corrupt: "
+        "it is kept in <data-dir>/scrape-state.json and retried at the start of later runs, "
+        "then given up (and left listed there) (default: %(default)s)",
     )
     parser.add_argument(
         "--start-id",

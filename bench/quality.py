@@ -31,6 +31,8 @@ SHARED_WEIGHTS = (
     Path(__file__).resolve().parents[2] / "shared/weights/vgg16_imagenet_notop.weights.h5"
 )
 HELDOUT_SEED_OFFSET = 1  # the held-out posts come from another seed, so they are new scenes
+TRAIN_COUNT = 600  # synthetic posts to train on
+HELDOUT_COUNT = 200  # synthetic posts to score
 
 
 def parse_args() -> argparse.Namespace:
@@ -43,8 +45,8 @@ def parse_args() -> argparse.Namespace:
         default=Path("bench/results/quality"),
         help="scratch folder (removed and rebuilt, except the image cache)",
     )
-    parser.add_argument("--train-count", type=int, default=600, help="training posts")
-    parser.add_argument("--heldout-count", type=int, default=200, help="held-out posts")
+    parser.add_argument("--train-count", type=int, default=TRAIN_COUNT, help="training posts")
+    parser.add_argument("--heldout-count", type=int, default=HELDOUT_COUNT, help="held-out posts")
     parser.add_argument("--seed", type=int, default=7, help="synthetic data seed")
     parser.add_argument("--epochs", type=int, default=5, help="training epochs")
     parser.add_argument(

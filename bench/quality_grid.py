@@ -1,7 +1,9 @@
 """Run bench/quality.py for each training choice the README reports, and tabulate the results.
 
 Each variant changes one or two settings from the defaults; the table is how the defaults were
-chosen. On 2 CPU cores each variant takes about 8 minutes; on a GPU use --parallel.
+chosen. On 2 CPU cores each variant takes about 4 minutes; on a GPU use --parallel. Flags it
+does not know are passed on to every bench/quality.py run. A variant that fails is a row naming
+its log, and the grid exits with status 1 (0 when every variant ran).
 
     python -m bench.quality_grid                     # every variant, one at a time
     python -m bench.quality_grid --parallel 9 --only default raw
@@ -17,7 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from alti2v import synthetic
-from bench.quality import HELDOUT_SEED_OFFSET
+from bench.quality import HELDOUT_COUNT, HELDOUT_SEED_OFFSET, TRAIN_COUNT
+
+REPO = Path(__file__).resolve().parents[1]
 
 VARIANTS = {
     "default": [],
@@ -33,26 +37,34 @@ VARIANTS = {
 }  # fmt: skip
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=Path("bench/results/grid"), help="scratch")
     parser.add_argument("--parallel", type=int, default=1, help="variants run at once")
     parser.add_argument("--only", nargs="+", choices=sorted(VARIANTS), help="default: all")
     parser.add_argument("--seed", type=int, default=7, help="synthetic data seed")
-    args, passthrough = parser.parse_known_args()
+    parser.add_argument("--train-count", type=int, default=TRAIN_COUNT, help="training posts")
+    parser.add_argument("--heldout-count", type=int, default=HELDOUT_COUNT, help="held-out posts")
+    args, passthrough = parser.parse_known_args(argv)
+    work_dir = args.work.resolve()  # the variants run from the repository root
     # Generate the shared image cache once, before variants read it side by side.
-    cache = args.work / f"quality-images-seed{args.seed}"
-    synthetic.generate(cache / "train", 600, seed=args.seed)
-    synthetic.generate(cache / "heldout", 200, seed=args.seed + HELDOUT_SEED_OFFSET)
+    cache = work_dir / f"quality-images-seed{args.seed}"
+    synthetic.generate(cache / "train", args.train_count, seed=args.seed)
+    synthetic.generate(cache / "heldout", args.heldout_count, seed=args.seed + HELDOUT_SEED_OFFSET)
 
     def run(label: str) -> dict:
-        work = str(args.work / label)
-        command = [sys.executable, "-m", "bench.quality", "--work", work, "--label", label,
-                   "--seed", str(args.seed), *VARIANTS[label], *passthrough]  # fmt: skip
-        log = (args.work / f"{label}.log").open("w")
-        finished = subprocess.run(command, stdout=subprocess.PIPE, stderr=log, text=True)
+        command = [sys.executable, "-m", "bench.quality", "--work", str(work_dir / label),
+                   "--label", label, "--seed", str(args.seed),
+                   "--train-count", str(args.train_count),
+                   "--heldout-count", str(args.heldout_count),
+                   *VARIANTS[label], *passthrough]  # fmt: skip
+        log_path = work_dir / f"{label}.log"
+        with log_path.open("w") as log:
+            finished = subprocess.run(
+                command, stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO
+            )
         if finished.returncode:
-            return {"label": label, "error": f"exit {finished.returncode}, see {log.name}"}
+            return {"label": label, "error": f"exit {finished.returncode}, see {log_path}"}
         return json.loads(finished.stdout.strip().splitlines()[-1])
 
     with ThreadPoolExecutor(args.parallel) as pool:
@@ -69,6 +81,10 @@ def main() -> int:
                 f"{result['heldout_micro_f1']:.3f} | {result['prior_map']:.3f} | "
                 f"{result['pipeline_seconds']:.0f} |"
             )
+    failed = [result["label"] for result in results if "error" in result]
+    if failed:
+        print(f"error: variants failed: {', '.join(failed)} (logs in {work_dir})", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -16,6 +16,7 @@ import requests
 from danbooru_server import (
     CLONES,
     EXPECTED,
+    EXPECTED_FAILED,
     EXPECTED_SKIPS,
     FAST,
     TRAPS,
@@ -51,7 +52,9 @@ def test_scrape_writes_expected_posts_and_skips_every_trap(site, tmp_path):
 
     # 1: finished, but an input failed (the trap site's corrupt post, reported)
     assert result.returncode == 1, result.stderr
-    assert result.stdout == expected_summary(site, "scrape", EXPECTED, EXPECTED_SKIPS)
+    assert result.stdout == expected_summary(
+        site, "scrape", EXPECTED, EXPECTED_SKIPS, EXPECTED_FAILED
+    )
     on_disk = posts_on_disk(tmp_path)
     assert set(on_disk) == EXPECTED
     assert all(suffixes == {".jpg", ".json", ".txt"} for suffixes in on_disk.values())
@@ -104,11 +107,18 @@ def test_second_run_downloads_nothing_and_resumes_from_the_top(site, tmp_path):
     again = scrape(site, tmp_path, "--limit", "0")
 
     assert again.returncode == 0, again.stderr
-    assert again.stdout == "scrape: downloaded 0 posts (0 bytes), skipped 0\n"
-    assert len(site.file_requests()) == before
+    # Only the post whose body always arrives cut short is tried again.
+    assert again.stdout == (
+        "scrape: downloaded 0 posts (0 bytes), skipped 1 (corrupt 1); "
+        "failed posts retried: 1, stored 0; failed posts to retry next run: 1\n"
+    )
+    (failed,) = EXPECTED_FAILED
+    assert {request.path for request in site.file_requests()[before:]} == {site.path_of(failed)}
     state = json.loads((tmp_path / "scrape-state.json").read_text())
     (walk,) = state["walks"].values()
     assert walk == {"cursor": None, "ceiling": None, "floor": max(CLONES)}
+    (record,) = state["failed"].values()
+    assert record == {str(failed): {"attempts": 2, "reason": "corrupt", "given_up": False}}
 
 
 def test_limit_counts_new_posts_and_the_next_run_continues(site, tmp_path):
@@ -295,6 +305,8 @@ def test_json_summary(site, tmp_path):
     summary = json.loads(result.stdout)
     assert summary["downloaded"] == len(EXPECTED)
     assert summary["skipped"] == EXPECTED_SKIPS
+    assert summary["failed_pending"] == len(EXPECTED_FAILED)
+    assert summary["retried"] == summary["given_up"] == 0
     assert summary["interrupted"] is False and summary["error"] is None
 
 
@@ -321,6 +333,8 @@ def test_flags_are_checked_before_any_work(tmp_path):
         (["--src", str(tmp_path)], "--src is only for --mode import"),
         (["--start-id", "5"], "--start-id is only for --mode html"),
         (["--rate", "0"], "must be above 0"),
+        (["--failed-attempts", "0"], "must be 1 or more"),
+        (["--mode", "import", "--src", str(tmp_path), "--failed-attempts", "2"], "does not apply"),
         (["--variant", "huge"], "invalid choice"),
     ):
         result = run_cli([*arguments, "--data-dir", str(tmp_path / "data")])

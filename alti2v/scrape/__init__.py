@@ -44,6 +44,9 @@ class ScrapeOptions:
     retries: int = 5  # further tries after a 5xx, 429, connection error or short body
     backoff: float = 2.0  # seconds before the first retry; doubles with each retry
     max_wait: float = 120.0  # seconds, the most one backoff or Retry-After wait may last
+    # Downloads of a post whose file failed or came back corrupt, over runs, before it is given
+    # up; each later run retries it first.
+    failed_attempts: int = 3
     start_id: int | None = None  # html mode: walk post ids downward from here
     source_dir: Path | None = None  # import mode: the folder to bring in
     login: str | None = None

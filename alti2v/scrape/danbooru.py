@@ -1,7 +1,8 @@
 """Danbooru's JSON API: pages of posts, a post turned into a `Candidate`, and ratings.
 
 `fetch_api_page(session, tags, before_id)` asks `/posts.json?tags=..&limit=200&page=b<id>`
-(id-descending paging has no page cap; numbered pages stop at 1000). `candidate_from_api`
+(id-descending paging has no page cap; numbered pages stop at 1000); `fetch_api_post` asks
+`/posts/<id>.json` for one post, to retry a failed download. `candidate_from_api`
 picks the file for the chosen variant and writes the rating in today's meaning: an answer from
 before May 2022, when `s` meant safe and there was no `g`, is recognised by
 `answer_rating_scheme` and its `s` becomes `g` (the raw letter is kept as `rating_raw`).
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from typing import Any
 
 from alti2v.layout import RATING_TAGS
 from alti2v.scrape import ScrapeError
@@ -59,15 +61,30 @@ def fetch_api_page(session: PoliteSession, tags: str, before_id: int | None) -> 
         params["page"] = f"b{before_id}"
     reply = session.get(f"{session.base_url}/posts.json", params)
     raise_for_status(reply, has_login=session.auth is not None)
+    answer = json_answer(reply, list, "a list of posts")
+    return [post for post in answer if isinstance(post, dict)]
+
+
+def fetch_api_post(session: PoliteSession, post_id: int) -> dict | None:
+    """One post from `/posts/<id>.json`, or None when there is no such post (HTTP 404)."""
+    reply = session.get(f"{session.base_url}/posts/{post_id}.json")
+    if reply.status == 404:
+        return None
+    raise_for_status(reply, has_login=session.auth is not None)
+    return json_answer(reply, dict, "a post")
+
+
+def json_answer(reply: Reply, kind: type, what: str) -> Any:
+    """The reply's JSON if it is a `kind`; else a ScrapeError saying what came instead."""
     try:
         answer = reply.json()
     except ValueError as error:
         raise ScrapeError(
             f"{reply.url} did not answer JSON; is --base-url a Danbooru site?"
         ) from error
-    if not isinstance(answer, list):
-        raise ScrapeError(f"{reply.url} answered {type(answer).__name__}, not a list of posts")
-    return [post for post in answer if isinstance(post, dict)]
+    if not isinstance(answer, kind):
+        raise ScrapeError(f"{reply.url} answered {type(answer).__name__}, not {what}")
+    return answer
 
 
 def raise_for_status(reply: Reply, has_login: bool) -> None:

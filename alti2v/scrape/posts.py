@@ -4,7 +4,7 @@ A post is written as `imgs/<id>.<ext>`, then `imgs/<id>.json`, then `imgs/<id>.t
 temporary name renamed into place, so the pipeline sees a post exactly when its `.txt` exists.
 Names come only from the numeric id and an extension chosen from the image's decoded format,
 never from anything the server sends. `scrape-state.json` in the data dir remembers how far each
-search got; `.scrape.lock` keeps two runs off one data dir.
+search got and which posts failed to download; `.scrape.lock` keeps two runs off one data dir.
 """
 
 from __future__ import annotations
@@ -42,6 +42,10 @@ IMAGE_FILE_EXTS = frozenset({"jpg", "jpeg", "png", "webp", "gif", "bmp"})
 # is skipped as `unsupported_type`.
 NOT_IMAGE_FILE_EXTS = frozenset({"mp4", "webm", "zip", "swf"})
 
+# Skip reasons that may be transient (a file the site failed to serve, or served damaged): the
+# post is recorded in the state and retried by later runs instead of being passed over for good.
+RETRYABLE_REASONS = frozenset({"download_failed", "corrupt"})
+
 # Puts an image at the path it is given, atomically.
 ImageWriter = Callable[[Path], None]
 
@@ -68,6 +72,10 @@ class Tally:
     downloaded: int = 0
     bytes: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    retried: int = 0  # posts that failed in an earlier run, tried again
+    retried_stored: int = 0  # of those, stored this time
+    given_up: int = 0  # posts that used their last attempt in this run
+    failed_pending: int = 0  # failed posts left for the next run to retry
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] += 1
@@ -78,15 +86,26 @@ class Tally:
             "downloaded": self.downloaded,
             "bytes": self.bytes,
             "skipped": dict(sorted(self.skipped.items())),
+            "retried": self.retried,
+            "retried_stored": self.retried_stored,
+            "given_up": self.given_up,
+            "failed_pending": self.failed_pending,
         }
 
     def summary_line(self, mode: str) -> str:
         skipped = sum(self.skipped.values())
         reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(self.skipped.items()))
-        return (
+        line = (
             f"{mode}: downloaded {self.downloaded} posts ({self.bytes} bytes), "
             f"skipped {skipped}" + (f" ({reasons})" if reasons else "")
         )
+        if self.retried:
+            line += f"; failed posts retried: {self.retried}, stored {self.retried_stored}"
+        if self.given_up:
+            line += f"; given up: {self.given_up} (listed in {STATE_FILE})"
+        if self.failed_pending:
+            line += f"; failed posts to retry next run: {self.failed_pending}"
+        return line
 
 
 def skip_reason(candidate: Candidate, include_deleted: bool) -> str | None:
@@ -211,11 +230,15 @@ class RunLock:
 
 
 class ScrapeState:
-    """`scrape-state.json`: per search, how far the id-descending walk got.
+    """`scrape-state.json`: per search, how far the id-descending walk got and which posts failed.
 
-    A walk keeps `cursor` (every post above it is done), `ceiling` (the first id it saw) and
+    A walk keeps `cursor` (every post above it was handled), `ceiling` (the first id it saw) and
     `floor` (ids at or below it were covered by an earlier complete walk, so a new walk from the
-    top stops there). The file is rewritten atomically after each stored post.
+    top stops there). Handled is not stored: like gallery-dl's archive, a post counts as done
+    only once it is on disk, so `failed` keeps, per search, each post whose download failed
+    (`{"<id>": {"reason", "attempts", "given_up"}}`) until a retry stores it or it runs out of
+    attempts; given-up posts stay listed for the user to see. The file is rewritten atomically
+    after each stored or failed post.
     """
 
     def __init__(self, data_dir: Path) -> None:
@@ -230,12 +253,58 @@ class ScrapeState:
             ) from error
         self.data = loaded if isinstance(loaded, dict) else {}
         self.data.setdefault("walks", {})
+        failed = self.data.setdefault("failed", {})
+        if not well_formed_failures(failed):
+            raise ScrapeError(
+                f'{self.path}: "failed" is not as this scraper writes it '
+                '({"<search>": {"<post id>": {"reason", "attempts", "given_up"}}}); '
+                "fix it, or delete the file to start the walks afresh"
+            )
 
     def walk(self, key: str) -> dict[str, int | None]:
         return self.data["walks"].setdefault(key, {"cursor": None, "ceiling": None, "floor": None})
 
+    def to_retry(self, key: str) -> list[tuple[int, dict]]:
+        """The failed posts of the search `key` with attempts left, newest first."""
+        waiting = [
+            (int(post_id), record)
+            for post_id, record in self.data["failed"].get(key, {}).items()
+            if not record.get("given_up")
+        ]
+        return sorted(waiting, key=lambda item: -item[0])
+
+    def record_failure(self, key: str, post_id: int, reason: str, max_attempts: int) -> dict:
+        """Count one more failed attempt at `post_id` and save; returns its record."""
+        # By id as a string: JSON keys are strings.
+        failed = self.data["failed"].setdefault(key, {})
+        record = failed.setdefault(str(post_id), {"attempts": 0})
+        record["reason"] = reason
+        record["attempts"] += 1
+        record["given_up"] = record["attempts"] >= max_attempts
+        self.save()
+        return record
+
+    def forget_failure(self, key: str, post_id: int) -> bool:
+        """Drop `post_id` from the failed posts (stored, or no longer wanted); True if listed."""
+        if self.data["failed"].get(key, {}).pop(str(post_id), None) is None:
+            return False
+        self.save()
+        return True
+
     def save(self) -> None:
         atomic_write_json(self.path, self.data)
+
+
+def well_formed_failures(failed: object) -> bool:
+    """`failed` has the shape ScrapeState writes, so that a hand-edited file fails here, at once."""
+    return isinstance(failed, dict) and all(
+        isinstance(records, dict)
+        and all(
+            post_id.isdigit() and isinstance(record, dict) and type(record.get("attempts")) is int
+            for post_id, record in records.items()
+        )
+        for records in failed.values()
+    )
 
 
 def save_run_record(state: ScrapeState, mode: str, tally: Tally, options_record: dict) -> None:

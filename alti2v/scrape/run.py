@@ -3,7 +3,9 @@
 `run(options)` runs the mode `options.mode` and returns a `RunResult` (the counts and whether Ctrl-C
 stopped it). Network modes walk ids downward and save the walk's cursor in `scrape-state.json`
 after every stored post, so a run stopped by Ctrl-C or SIGKILL continues where it stopped; the
-first Ctrl-C finishes the current post, a second aborts at once.
+first Ctrl-C finishes the current post, a second aborts at once. A post whose file failed to
+download is recorded there too, and each later run retries it first, `--failed-attempts` times
+in all.
 """
 
 from __future__ import annotations
@@ -19,11 +21,18 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from alti2v.interrupt import StopOnCtrlC
 from alti2v.scrape import ScrapeError, ScrapeOptions, Stopped
-from alti2v.scrape.danbooru import answer_rating_scheme, candidate_from_api, fetch_api_page
+from alti2v.scrape.danbooru import (
+    answer_rating_scheme,
+    candidate_from_api,
+    fetch_api_page,
+    fetch_api_post,
+)
 from alti2v.scrape.html import candidate_from_page, fetch_post_page, fetch_search_ids
 from alti2v.scrape.http import BodyTooLarge, PoliteSession, RefusedURL, ShortBody
 from alti2v.scrape.importer import import_folder
 from alti2v.scrape.posts import (
+    RETRYABLE_REASONS,
+    STATE_FILE,
     Candidate,
     PostStore,
     RunLock,
@@ -79,6 +88,7 @@ class Harvest:
         reason = self._store_post(post_id, produce)
         if reason:
             self.tally.skip(reason)
+        self._remember_failure(post_id, reason)
         self.progress.set_postfix(
             seen=self.tally.seen,
             skipped=sum(self.tally.skipped.values()),
@@ -89,6 +99,28 @@ class Harvest:
         if reason is None:
             self.progress.update(1)
         return reason is None
+
+    def _remember_failure(self, post_id: int, reason: str | None) -> None:
+        """Record a post whose download failed so that a later run retries it; drop it from the
+        record once it is stored or skipped for a lasting reason."""
+        key = walk_key(self.options)
+        if reason not in RETRYABLE_REASONS:
+            if self.state.forget_failure(key, post_id) and reason:
+                log.info("post %d: now skipped as %s; no longer retried", post_id, reason)
+            return
+        allowed = self.options.failed_attempts
+        record = self.state.record_failure(key, post_id, reason, allowed)
+        if record["given_up"]:
+            self.tally.given_up += 1
+            log.warning(
+                "post %d: %s on attempt %d of %d; given up (it stays listed in %s)",
+                post_id, reason, record["attempts"], allowed, STATE_FILE,
+            )  # fmt: skip
+        else:
+            log.warning(
+                "post %d: %s on attempt %d of %d; the next run retries it",
+                post_id, reason, record["attempts"], allowed,
+            )  # fmt: skip
 
     def _store_post(self, post_id: int, produce: Producer) -> str | None:
         if post_id in self.store.ids:
@@ -153,6 +185,21 @@ def download_image(
     return "corrupt"
 
 
+def retry_failed(harvest: Harvest, producer: Callable[[int], Producer]) -> None:
+    """Before the walk: try again each post of this search that an earlier run failed to store."""
+    for post_id, record in harvest.state.to_retry(walk_key(harvest.options)):
+        if harvest.should_stop():
+            return
+        harvest.tally.retried += 1
+        log.info(
+            "post %d: retrying (attempt %d of %d; last time %s)",
+            post_id, record["attempts"] + 1, harvest.options.failed_attempts, record["reason"],
+        )  # fmt: skip
+        if harvest.take(post_id, producer(post_id)):
+            harvest.tally.retried_stored += 1
+            log.info("post %d: stored on retry", post_id)
+
+
 def walk_pages(
     harvest: Harvest, key: str, fetch_page: Callable[[int | None], list[tuple[int, Producer]]]
 ) -> None:
@@ -200,6 +247,13 @@ def scrape_api(harvest: Harvest) -> None:
     options = harvest.options
     site = harvest.session.base_url
 
+    def one_post(post_id: int) -> Candidate | str:
+        post = fetch_api_post(harvest.session, post_id)
+        if post is None:
+            return "missing"
+        scheme = answer_rating_scheme([post], options.rating_scheme)
+        return candidate_from_api(post, options.variant, scheme, site)
+
     def fetch_page(before_id: int | None) -> list[tuple[int, Producer]]:
         posts = fetch_api_page(harvest.session, options.tags, before_id)
         scheme = answer_rating_scheme(posts, options.rating_scheme)
@@ -213,6 +267,7 @@ def scrape_api(harvest: Harvest) -> None:
                 items.append((candidate.post_id, lambda candidate=candidate: candidate))
         return items
 
+    retry_failed(harvest, lambda post_id: lambda: one_post(post_id))
     walk_pages(harvest, walk_key(options), fetch_page)
 
 
@@ -231,6 +286,7 @@ def scrape_html(harvest: Harvest) -> None:
     def producer(post_id: int) -> Producer:
         return lambda: post_page(post_id)
 
+    retry_failed(harvest, producer)
     if options.start_id is not None:
         walk_ids(harvest, walk_key(options), options.start_id, producer)
         return
@@ -333,6 +389,7 @@ def run(options: ScrapeOptions) -> RunResult:
             error = str(failure)
         finally:
             progress.close()
+            tally.failed_pending = len(state.to_retry(walk_key(options)))
             save_run_record(state, options.mode, tally, run_record(options))
     return RunResult(tally, interrupted or stop_event.is_set(), error)
 
