@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from alti2v import defaults
@@ -232,46 +233,25 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _number(convert: Callable[[str], float], accepts: Callable[[float], bool], rule: str):
+    """An argparse type: `convert` the text, refuse what `accepts` rejects (nan included)."""
+
+    def parse(text: str) -> float:
+        value = convert(text)
+        if not accepts(value):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text}")
+        return value
+
+    parse.__name__ = convert.__name__  # argparse names it in "invalid int value: 'x'"
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def _probability(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
-    return value
+_positive_int = _number(int, lambda value: value >= 1, "at least 1")
+_non_negative_int = _number(int, lambda value: value >= 0, "0 or more")
+_positive_float = _number(float, lambda value: value > 0, "above 0")
+_non_negative_float = _number(float, lambda value: value >= 0, "0 or more")
+_probability = _number(float, lambda value: 0 <= value <= 1, "in [0, 1]")
+_fraction = _number(float, lambda value: 0 <= value < 1, "in [0, 1)")
 
 
 def run(args: argparse.Namespace, given: frozenset[str]) -> int:
