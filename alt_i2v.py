@@ -12,19 +12,49 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from alti2v import defaults
 from alti2v.captions import CAPTION_MODES
+from alti2v.errors import (
+    EXIT_CODES_HELP,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SOME_INPUTS_FAILED,
+)
 from alti2v.images import PREPROCESSORS, RESIZE_FILTERS
 from alti2v.outputs import FILE_FORMATS, FORMATS
 from alti2v.thresholds import RULES
 
 log = logging.getLogger("alt_i2v")
 
+# VGG16 without its classifier has 19 layers (input, 13 convolutions, 5 poolings).
+VGG16_LAYERS = 19
+# Five 2x2 poolings halve the image five times: 32 pixels is the least that leaves 1x1.
+MIN_IMAGE_SIZE = 32
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=_HelpFormatter)
+# Flags that serve several modes (their argument group names the first); a flag given without
+# any mode it serves is refused.
+SHARED_FLAGS = {
+    "weights": ("train", "eval"),
+    "seed": ("train", "eval"),
+    "model": ("eval", "pred", "vec", "index", "similar", "duplicates"),
+    "recursive": ("pred", "vec", "similar"),
+    "threshold": ("eval", "pred"),
+    "threshold_rule": ("eval", "pred"),
+    "json": ("eval", "pred", "vec", "similar", "duplicates"),
+    "sheet": ("pred", "similar"),
+}
+VECTOR_MODES = ("vec", "index", "similar", "duplicates")
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[str, ...]]]:
+    """The parser, and for each mode-specific flag (by destination) the modes it serves."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, epilog=EXIT_CODES_HELP, formatter_class=_HelpFormatter
+    )
     modes = parser.add_argument_group("modes (combine freely; they run in this order)")
     modes.add_argument("--maeshori", action="store_true", help="build the tag vocabulary")
     modes.add_argument("--build", action="store_true", help="pack images and tags into LevelDB")
@@ -115,7 +145,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     build.add_argument(
         "--workers",
-        type=int,
+        type=_non_negative_int,
         default=defaults.BUILD_WORKERS,
         help="image-decoding processes; 0 means one per CPU core",
     )
@@ -126,13 +156,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     train.add_argument(
         "--learning-rate",
-        type=float,
+        type=_positive_float,
         default=defaults.LEARNING_RATE,
         help="Adam's learning rate after warm-up",
     )
     train.add_argument(
         "--warmup-epochs",
-        type=float,
+        type=_non_negative_float,
         default=defaults.WARMUP_EPOCHS,
         help="epochs over which the learning rate rises from 0",
     )
@@ -144,9 +174,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     train.add_argument(
         "--freeze",
-        type=int,
+        type=_non_negative_int,
         default=defaults.FREEZE,
-        help="leading layers kept frozen (12: input through block4_conv1)",
+        help=f"leading layers kept frozen, 0 to {VGG16_LAYERS} (12: input through block4_conv1)",
     )
     train.add_argument(
         "--weights",
@@ -168,7 +198,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     train.add_argument(
         "--checkpoint-minutes",
-        type=float,
+        type=_positive_float,
         default=defaults.CHECKPOINT_MINUTES,
         help="also checkpoint inside an epoch after this many minutes",
     )
@@ -226,7 +256,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="resamples of the images for the 95%% confidence intervals",
     )
 
-    _add_pred_arguments(parser)
+    pred_groups = _add_pred_arguments(parser)
 
     vectors = parser.add_argument_group(
         "--vec, --index, --similar, --duplicates "
@@ -264,7 +294,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         + ")",
     )
 
+    flag_modes = {
+        action.dest: modes
+        for modes, group in (
+            (("maeshori",), vocabulary), (("build",), build), (("train",), train),
+            (("eval",), evaluation), *((("pred",), group) for group in pred_groups),
+            (VECTOR_MODES, vectors),
+        )
+        for action in group._group_actions
+    }  # fmt: skip
+    return parser, {**flag_modes, **SHARED_FLAGS}
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, frozenset[str]]:
+    """The arguments, and the names of those given on the command line (not defaulted)."""
+    parser, flag_modes = build_parser()
     args = parser.parse_args(argv)
+    given = _given_flags(argv)
     modes_given = (args.maeshori, args.build, args.train, args.eval, args.pred, args.vec,
                    args.index, args.similar, args.duplicates)  # fmt: skip
     if not any(modes_given):
@@ -272,17 +318,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             "choose at least one mode: --maeshori, --build, --train, --eval, --pred FILE..., "
             "--vec FILE..., --index, --similar FILE..., --duplicates"
         )
-    printing_json = [flag for flag, given in (("--eval", args.eval), ("--pred", args.pred),
+    printing_json = [flag for flag, mode in (("--eval", args.eval), ("--pred", args.pred),
                      ("--vec", args.vec), ("--similar", args.similar),
-                     ("--duplicates", args.duplicates)) if given]  # fmt: skip
+                     ("--duplicates", args.duplicates)) if mode]  # fmt: skip
     if args.json and len(printing_json) > 1:
         parser.error(f"--json with {' and '.join(printing_json)} would mix kinds of JSON lines")
-    for flag, needs, given in (
+    for flag, needs, value in (
         ("--binary", "--vec", args.binary),
         ("--vec-out", "--vec", args.vec_out),
         ("--sheet", "--pred or --similar", args.sheet),
     ):
-        if given and not any(getattr(args, mode[2:]) for mode in needs.split(" or ")):
+        if value and not any(getattr(args, mode[2:]) for mode in needs.split(" or ")):
             parser.error(f"{flag} needs {needs}")
     if args.sheet and args.pred and args.similar:
         parser.error("--sheet with both --pred and --similar: run them one at a time")
@@ -291,8 +337,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     cluster_flags = (args.coordinator, args.num_processes, args.process_id)
     if not args.distribute and any(flag is not None for flag in cluster_flags):
         parser.error("--coordinator, --num-processes and --process-id need --distribute")
+    for name, modes in flag_modes.items():
+        if name in given and not any(getattr(args, mode) for mode in modes):
+            wanted = " or ".join(f"--{mode}" for mode in modes)
+            parser.error(f"--{name.replace('_', '-')}: only for {wanted}; add it or leave it out")
     if args.top_k < 0:
         parser.error("--top-k must be 0 (all) or more")
+    if args.freeze > VGG16_LAYERS:
+        parser.error(f"--freeze must be 0 to {VGG16_LAYERS} (VGG16's layers), got {args.freeze}")
+    if args.image_size < MIN_IMAGE_SIZE:
+        parser.error(
+            f"--image-size must be at least {MIN_IMAGE_SIZE} (VGG16 halves it five times), "
+            f"got {args.image_size}"
+        )
     if args.json:
         args.format = "json"
     if not args.caption_ext.startswith(".") or "/" in args.caption_ext:
@@ -310,10 +367,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.tag_settings = _tag_settings(args)
     except (OSError, ValueError) as error:
         parser.error(str(error))
-    return args
+    return args, given
 
 
-def _add_pred_arguments(parser: argparse.ArgumentParser) -> None:
+def _given_flags(argv: list[str] | None) -> frozenset[str]:
+    # Parsed again with every default suppressed, only what the command line set remains.
+    explicit, _ = build_parser()
+    for action in explicit._actions:
+        action.default = argparse.SUPPRESS
+    return frozenset(vars(explicit.parse_args(argv)))
+
+
+def _add_pred_arguments(parser: argparse.ArgumentParser) -> list[argparse._ArgumentGroup]:
     inputs = parser.add_argument_group("--pred: inputs and model")
     inputs.add_argument(
         "--model",
@@ -335,7 +400,7 @@ def _add_pred_arguments(parser: argparse.ArgumentParser) -> None:
     thresholds = parser.add_argument_group("--pred: which tags an image gets")
     thresholds.add_argument(
         "--threshold",
-        type=float,
+        type=_probability,
         default=None,
         help=f"threshold rule constant: --pred keeps tags with at least this probability "
         f"(default {defaults.THRESHOLD}); --eval's constant rule "
@@ -352,7 +417,7 @@ def _add_pred_arguments(parser: argparse.ArgumentParser) -> None:
     for category in ("general", "character"):
         thresholds.add_argument(
             f"--{category}-threshold",
-            type=float,
+            type=_probability,
             default=None,
             help=f"this threshold for {category} tags instead of the rule's (default: the rule)",
         )
@@ -459,6 +524,7 @@ def _add_pred_arguments(parser: argparse.ArgumentParser) -> None:
         "their tags and probability bars (true tags marked, from a .txt beside an image); "
         "--similar: the queries and their results",
     )
+    return [inputs, thresholds, tags, output]
 
 
 def _tag_settings(args: argparse.Namespace):
@@ -493,40 +559,44 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _number(convert: Callable[[str], float], accepts: Callable[[float], bool], rule: str):
+    """An argparse type: `convert` the text, refuse what `accepts` rejects (nan included)."""
+
+    def parse(text: str) -> float:
+        value = convert(text)
+        if not accepts(value):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text}")
+        return value
+
+    parse.__name__ = convert.__name__  # argparse names it in "invalid int value: 'x'"
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+_positive_int = _number(int, lambda value: value >= 1, "at least 1")
+_non_negative_int = _number(int, lambda value: value >= 0, "0 or more")
+_positive_float = _number(float, lambda value: value > 0, "above 0")
+_non_negative_float = _number(float, lambda value: value >= 0, "0 or more")
+_probability = _number(float, lambda value: 0 <= value <= 1, "in [0, 1]")
+_fraction = _number(float, lambda value: 0 <= value < 1, "in [0, 1)")
 
 
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
-    return value
-
-
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, given: frozenset[str]) -> int:
     # Imported here so that --help and argument errors never wait for TensorFlow.
     from alti2v.layout import DataDir
 
     data = DataDir(args.data_dir)
+    failures = 0  # inputs that could not be used; the run goes on without them
     if args.maeshori:
         from alti2v.vocabulary import build_vocabulary
 
         meta = build_vocabulary(data, args.vocab_size, args.min_count, args.filter, args.quiet)
+        problems = _counts(meta["problems"])
         print(
             f"maeshori: {meta['num_tags']} tags from {meta['num_posts_used']} posts "
-            f"({meta['num_distinct_tags']} distinct) -> {data.vocab}"
+            f"({meta['num_distinct_tags']} distinct)"
+            f"{f'; unreadable: {problems}' if problems else ''} -> {data.vocab}"
         )
+        failures += sum(meta["problems"].values())
     if args.build:
         from alti2v.store import BuildSettings, build_dataset
 
@@ -534,12 +604,17 @@ def run(args: argparse.Namespace) -> int:
             args.image_size, args.resize, args.eval_fraction, workers=args.workers
         )
         summary = build_dataset(data, settings, args.quiet)
-        skipped = ", ".join(f"{count} {why}" for why, count in sorted(summary["skipped"].items()))
+        skipped = _counts(summary["skipped"])
+        bad_json = summary["bad_json"]
         print(
-            f"build: packed {summary['packed']}, already packed {summary['already_packed']}, "
-            f"skipped {sum(summary['skipped'].values())}{f' ({skipped})' if skipped else ''}; "
+            f"build: packed {summary['packed']}, repacked {summary['repacked']}, "
+            f"moved {summary['moved']}, removed {summary['removed']}, "
+            f"unchanged {summary['unchanged']}, "
+            f"skipped {sum(summary['skipped'].values())}{f' ({skipped})' if skipped else ''}"
+            f"{f', {bad_json} without rating (bad .json)' if bad_json else ''}; "
             f"train {summary['num_train']}, eval {summary['num_eval']} -> {data.db}"
         )
+        failures += summary["failed"]
     if args.train:
         from alti2v.distribute import ONE_DEVICE, start
         from alti2v.train import TrainConfig, train
@@ -554,12 +629,13 @@ def run(args: argparse.Namespace) -> int:
             weights=args.weights, preprocess=args.preprocess, seed=args.seed,
             checkpoint_minutes=args.checkpoint_minutes,
         )  # fmt: skip
-        folder = train(data, config, fresh=args.fresh, quiet=args.quiet, cluster=cluster)
+        folder = train(
+            data, config, fresh=args.fresh, quiet=args.quiet, given=given, cluster=cluster
+        )
         if cluster.is_first:
             print(f"train: model saved to {folder}")
         else:
             print(f"train: done as process {cluster.process_index}; process 0 saved the model")
-    failures = 0
     if args.eval:
         failures += _evaluate(data, args)
     if args.pred:
@@ -591,7 +667,11 @@ def run(args: argparse.Namespace) -> int:
         failures += tag_collection(loaded, folder, found, options, args.quiet)
     if args.vec or args.index or args.similar or args.duplicates:
         failures += _run_vectors(args, data)
-    return 1 if failures else 0
+    return EXIT_SOME_INPUTS_FAILED if failures else EXIT_OK
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{count} {why}" for why, count in sorted(counts.items()))
 
 
 def _evaluate(data, args: argparse.Namespace) -> int:
@@ -708,7 +788,7 @@ def _input_paths(given: list[str], recursive: bool, failures: int) -> tuple[list
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args, given = parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(message)s",
@@ -722,16 +802,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Warnings printed while a progress bar is drawn go above it, not into it.
         with logging_redirect_tqdm():
-            return run(args)
+            return run(args, given)
     except PipelineError as error:
         print(f"alt_i2v.py: error: {error}", file=sys.stderr)
-        return 3
+        return EXIT_FAILED
     except OSError as error:  # an unwritable data directory, a full disk
         print(f"alt_i2v.py: error: {error}; check the path and free space", file=sys.stderr)
-        return 3
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("alt_i2v.py: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ a local folder. Only parses flags; the work is in alti2v.scrape.
     python danbooru_datasetgenerator.py --mode import --src ~/my_training_set
 
 Credentials come from DANBOORU_LOGIN and DANBOORU_API_KEY (HTTP Basic); the key is never shown.
-The summary goes to stdout, progress and logs to stderr. Exit status: 0 done, 1 error,
-2 bad flags, 130 stopped by Ctrl-C (the data dir stays consistent and the next run resumes).
+The summary goes to stdout, progress and logs to stderr. The exit status (the same as
+alt_i2v.py's) is in --help; after Ctrl-C (130) the data dir stays consistent and the next run
+resumes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from alti2v.errors import (
+    EXIT_CODES_HELP,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SOME_INPUTS_FAILED,
+)
 from alti2v.scrape import (
     DEFAULT_NETWORK_LIMIT,
     MODES,
@@ -30,6 +38,9 @@ from alti2v.scrape import (
 )
 
 DEFAULTS = ScrapeOptions()
+# Skip reasons that are inputs failing (each was warned about); the others are the site's or the
+# user's choices (deleted, duplicate, not an image...).
+FAILED_INPUTS = ("corrupt", "download_failed", "unreadable", "unreadable_page")
 # Flags that only the network modes use; import refuses them rather than ignore them.
 NETWORK_ONLY = (
     "tags",
@@ -71,7 +82,8 @@ def non_negative_int(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Download tagged images into <data-dir>/imgs/ as <id>.<ext>, .txt and .json.",
-        epilog="Set DANBOORU_LOGIN and DANBOORU_API_KEY to search more than 2 tags.",
+        epilog="Set DANBOORU_LOGIN and DANBOORU_API_KEY to search more than 2 tags. "
+        + EXIT_CODES_HELP,
     )
     parser.add_argument(
         "--mode",
@@ -244,10 +256,10 @@ def main(argv: list[str] | None = None) -> int:
         result = run(options)
     except (ScrapeError, OSError) as error:  # OSError: the data dir is unwritable or full
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("error: aborted by a second Ctrl-C; run again to continue", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     summary = result.tally.summary_line(options.mode)
     if result.interrupted:
         summary += "; stopped by Ctrl-C, run again to continue"
@@ -257,8 +269,11 @@ def main(argv: list[str] | None = None) -> int:
     print(summary)
     if result.error:
         print(f"error: {result.error}", file=sys.stderr)
-        return 1
-    return 130 if result.interrupted else 0
+        return EXIT_FAILED
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    failed = sum(result.tally.skipped[reason] for reason in FAILED_INPUTS)
+    return EXIT_SOME_INPUTS_FAILED if failed else EXIT_OK
 
 
 if __name__ == "__main__":

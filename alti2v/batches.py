@@ -3,12 +3,15 @@
 Only the keys of a split are held (bytes each); each batch reads its records on demand. The
 order of an epoch is a permutation drawn from (seed, epoch), so a resumed epoch can skip exactly
 the batches already trained on. With several processes (--distribute) each batch of `keys` is a
-global batch and `share` picks the part this process reads.
+global batch and `share` picks the part this process reads. Prefetch threads read through a
+`RecordReader`, which closes the database only once no thread is reading (a Ctrl-C or an error
+can leave Keras's threads behind).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 
 import keras
@@ -30,12 +33,45 @@ def multi_hot(labels: list[int], num_tags: int) -> np.ndarray:
     return target
 
 
+class ReaderClosed(RuntimeError):
+    """A prefetch thread asked for a record after training ended; nobody waits for it."""
+
+
+class RecordReader:
+    """The database as the prefetch threads see it: `get` like plyvel's, and a `close` that
+    waits for the reads in flight before it closes the database, so none reads freed memory."""
+
+    def __init__(self, db: plyvel.DB):
+        self.db = db
+        self._readers = 0
+        self._closed = False
+        self._idle = threading.Condition()
+
+    def get(self, key: bytes) -> bytes | None:
+        with self._idle:
+            if self._closed:
+                raise ReaderClosed("the dataset is closed")
+            self._readers += 1
+        try:
+            return self.db.get(key)
+        finally:
+            with self._idle:
+                self._readers -= 1
+                self._idle.notify_all()
+
+    def close(self) -> None:
+        with self._idle:
+            self._closed = True
+            self._idle.wait_for(lambda: self._readers == 0)
+        self.db.close()
+
+
 class PostBatches(keras.utils.PyDataset):
     """(images, multi-hot targets) batches of `keys`, in the given order."""
 
     def __init__(
         self,
-        db: plyvel.DB,
+        db: plyvel.DB | RecordReader,
         keys: list[bytes],
         batch_size: int,
         num_tags: int,

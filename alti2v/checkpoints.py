@@ -2,24 +2,32 @@
 
 A checkpoint is a folder `checkpoints/e<epoch>-s<step>/` holding `model.keras` (architecture,
 weights and optimizer state) and `state.json` (position, best metric, resolved config,
-vocabulary hash, history). It is written as `.tmp-<name>/` and renamed into place, so a folder
-without the prefix is always complete; older ones are removed only after the new one is in.
+vocabulary hash, dataset fingerprint, history). It is published with `publish_folder` (written
+as `.tmp-<name>/`, fsynced, renamed), so a folder without the prefix is always complete; older
+ones are removed only after the new one is in.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import keras
 
-from alti2v.layout import atomic_write_json
+from alti2v.atomic import TEMPORARY_PREFIX, publish_folder
+from alti2v.errors import PipelineError, one_line
+from alti2v.layout import MODEL_FILE, atomic_write_json
 
-MODEL_FILE = "model.keras"
+log = logging.getLogger(__name__)
+
 STATE_FILE = "state.json"
-TEMPORARY_PREFIX = ".tmp-"
+
+
+class CheckpointError(PipelineError):
+    pass
 
 
 @dataclass
@@ -27,6 +35,7 @@ class TrainState:
     config: dict
     vocab_hash: str
     num_tags: int
+    dataset: dict | None = None  # fingerprint of the dataset trained on (alti2v.resume)
     epoch: int = 0  # completed epochs
     step: int = 0  # batches of epoch `epoch` already trained
     loss_sum: float = 0.0  # loss summed over the images of the unfinished epoch
@@ -43,20 +52,19 @@ class TrainState:
 
 def save_checkpoint(folder: Path, model: keras.Model, state: TrainState) -> Path:
     """Commit `model` and `state` as a new checkpoint; keep only it and the best one."""
-    folder.mkdir(parents=True, exist_ok=True)
     final = folder / state.name
-    temporary = folder / f"{TEMPORARY_PREFIX}{state.name}"
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir()
-    model.save(temporary / MODEL_FILE)
-    atomic_write_json(temporary / STATE_FILE, asdict(state))
-    if final.exists():
-        shutil.rmtree(final)
-    temporary.rename(final)
+    with publish_folder(final) as temporary:
+        model.save(temporary / MODEL_FILE)
+        atomic_write_json(temporary / STATE_FILE, asdict(state))
     for old in folder.iterdir():
         if old.name not in (final.name, state.best_checkpoint):
-            shutil.rmtree(old, ignore_errors=True)
+            shutil.rmtree(old, onerror=_report_cleanup_failure)
     return final
+
+
+def _report_cleanup_failure(function, path: str, exc_info) -> None:
+    # The new checkpoint is in; an old one that stays only costs disk space. Say so.
+    log.warning("cannot remove %s (%s); delete it by hand", path, one_line(exc_info[1]))
 
 
 def record_state(checkpoint: Path, state: TrainState) -> None:
@@ -77,8 +85,19 @@ def latest_checkpoint(folder: Path) -> Path | None:
 
 
 def load_state(checkpoint: Path) -> TrainState:
-    return TrainState(**json.loads((checkpoint / STATE_FILE).read_text()))
+    path = checkpoint / STATE_FILE
+    try:
+        return TrainState(**json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as error:  # TypeError: fields missing or unknown
+        raise CheckpointError(f"{path}: unreadable ({one_line(error)}); {_WAYS_OUT}") from None
 
 
 def load_checkpoint_model(checkpoint: Path, compile: bool = True) -> keras.Model:
-    return keras.models.load_model(checkpoint / MODEL_FILE, compile=compile)
+    path = checkpoint / MODEL_FILE
+    try:
+        return keras.models.load_model(path, compile=compile)
+    except Exception as error:  # Keras raises ValueError, OSError, zipfile errors, KeyError...
+        raise CheckpointError(f"{path}: unreadable ({one_line(error)}); {_WAYS_OUT}") from None
+
+
+_WAYS_OUT = "delete that checkpoint folder to resume from an older one, or train with --fresh"

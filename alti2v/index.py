@@ -185,7 +185,7 @@ def update_index(
     data: DataDir,
     loaded: LoadedModel,
     layer: str,
-    batch_size: int = defaults.PRED_BATCH_SIZE,
+    batch_size: int = defaults.BATCH_SIZE,
     quiet: bool = False,
 ) -> dict:
     """Bring the index in step with the dataset; return counts of what changed."""

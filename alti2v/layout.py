@@ -8,11 +8,19 @@ outputs only through this module, so the layout is written down once.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+# Stages import the atomic writes from here, beside the paths they write to.
+from alti2v.atomic import (  # noqa: F401 (re-exported)
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+)
+
+# The Keras file of a checkpoint and of an exported model.
+MODEL_FILE = "model.keras"
 
 # Extensions we accept as images, in the order we look for them next to a .txt.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
@@ -101,6 +109,22 @@ class EvalFiles:
         return self.folder / ".scratch"
 
 
+class PostFileError(Exception):
+    """A post's .txt or .json that cannot be read; `reason` is a short key for counting."""
+
+    def __init__(self, path: Path, reason: str, detail: str):
+        super().__init__(path, reason, detail)
+        self.path, self.reason, self.detail = path, reason, detail
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.detail}"
+
+
+# Reasons of PostFileError, as counted in the --maeshori and --build summaries.
+TAGS_NOT_UTF8 = "tags not UTF-8"
+BAD_JSON = "bad .json"
+
+
 @dataclass(frozen=True)
 class Post:
     """One tagged image on disk."""
@@ -111,36 +135,65 @@ class Post:
     meta_file: Path
 
     def tags(self) -> list[str]:
-        return parse_tags(self.tags_file.read_text(encoding="utf-8", errors="replace"))
+        """The tags of the .txt. A file that is not UTF-8 raises PostFileError: decoding it
+        anyway would put U+FFFD into tags, and guessing its encoding could name the wrong tag."""
+        try:
+            text = self.tags_file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise PostFileError(
+                self.tags_file, TAGS_NOT_UTF8,
+                f"not UTF-8 (byte {error.start}); post skipped, save the file as UTF-8",
+            ) from None  # fmt: skip
+        return parse_tags(text)
 
     def rating_tag(self) -> str | None:
-        """`rating:<name>` from the .json, or None when there is no usable rating."""
+        """`rating:<name>` from the .json; None without a .json or a known rating. A .json
+        that is not JSON raises PostFileError."""
         return RATING_TAGS.get(self._meta().get("rating"))
 
     def _meta(self) -> dict:
         try:
             meta = json.loads(self.meta_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except FileNotFoundError:
             return {}
+        except (OSError, ValueError) as error:  # ValueError: bad JSON or not UTF-8
+            raise PostFileError(
+                self.meta_file, BAD_JSON, f"unreadable ({error}); post kept without a rating tag"
+            ) from None
         return meta if isinstance(meta, dict) else {}
 
     def tag_categories(self) -> dict[str, str]:
         """{tag: Danbooru category} from the .json's `tag_string_<category>` fields; empty
-        when there is no readable metadata."""
-        meta = self._meta()
+        when there is no readable metadata (checked_labels reports an unreadable .json)."""
+        try:
+            meta = self._meta()
+        except PostFileError:
+            return {}
         return {
             tag: category
             for category in DANBOORU_CATEGORIES
             for tag in parse_tags(str(meta.get(f"tag_string_{category}") or ""))
         }
 
-    def labels(self) -> list[str]:
-        """The post's tags plus its rating tag, each once, in file order."""
-        labels = dict.fromkeys(self.tags())
-        rating = self.rating_tag()
+    def checked_labels(self) -> tuple[list[str] | None, list[PostFileError]]:
+        """The post's tags plus its rating tag, each once, in file order, and what could not be
+        read. Labels are None when the tags are unreadable (the post is skipped)."""
+        try:
+            labels = dict.fromkeys(self.tags())
+        except PostFileError as error:
+            return None, [error]
+        problems = []
+        try:
+            rating = self.rating_tag()
+        except PostFileError as error:
+            rating, problems = None, [error]
         if rating:
             labels[rating] = None
-        return list(labels)
+        return list(labels), problems
+
+    def labels(self) -> list[str]:
+        """checked_labels() without the problems: [] when the tags are unreadable."""
+        return self.checked_labels()[0] or []
 
 
 def parse_tags(text: str) -> list[str]:
@@ -170,39 +223,3 @@ def iter_posts(imgs: Path) -> Iterator[Post]:
 
 def _stem_order(stem: str) -> tuple[int, int, str]:
     return (0, int(stem), "") if stem.isdigit() else (1, 0, stem)
-
-
-def _current_umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
-
-
-_UMASK = _current_umask()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old file or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
-    try:
-        # mkstemp makes files private (0600); give them the mode a plain open() would.
-        os.fchmod(descriptor, 0o666 & ~_UMASK)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: Path, value: object) -> None:
-    atomic_write_text(path, json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n")

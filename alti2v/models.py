@@ -13,10 +13,10 @@ from pathlib import Path
 
 import keras
 
-from alti2v.errors import PipelineError
-from alti2v.layout import atomic_write_json, atomic_write_text
+from alti2v.atomic import publish_folder
+from alti2v.errors import PipelineError, one_line
+from alti2v.layout import MODEL_FILE, atomic_write_json, atomic_write_text
 
-MODEL_FILE = "model.keras"
 VOCAB_FILE = "vocab.txt"
 INFO_FILE = "model.json"
 
@@ -39,12 +39,10 @@ def export_model(models: Path, model: keras.Model, tags: list[str], info: dict) 
     suffix = 1
     while folder.exists():
         folder, suffix = models / f"{time.strftime('%Y%m%d-%H%M%S')}-{suffix}", suffix + 1
-    temporary = models / f".tmp-{folder.name}"
-    temporary.mkdir(parents=True)
-    model.save(temporary / MODEL_FILE)
-    atomic_write_text(temporary / VOCAB_FILE, "".join(f"{tag}\n" for tag in tags))
-    atomic_write_json(temporary / INFO_FILE, {**info, "num_tags": len(tags)})
-    temporary.rename(folder)
+    with publish_folder(folder) as temporary:
+        model.save(temporary / MODEL_FILE)
+        atomic_write_text(temporary / VOCAB_FILE, "".join(f"{tag}\n" for tag in tags))
+        atomic_write_json(temporary / INFO_FILE, {**info, "num_tags": len(tags)})
     return folder
 
 
@@ -64,12 +62,23 @@ def find_model(path: Path | None, models: Path) -> Path:
 def load_model(folder: Path) -> LoadedModel:
     try:
         tags = (folder / VOCAB_FILE).read_text(encoding="utf-8").splitlines()
-        info = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise ModelError(f"{folder}: incomplete model folder ({error})") from None
-    model = keras.models.load_model(folder / MODEL_FILE, compile=False)
+        raise ModelError(f"{folder / VOCAB_FILE}: unreadable ({one_line(error)}); {_FIX}") from None
+    try:
+        info = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
+        if not isinstance(info, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as error:
+        raise ModelError(f"{folder / INFO_FILE}: unreadable ({one_line(error)}); {_FIX}") from None
+    try:
+        model = keras.models.load_model(folder / MODEL_FILE, compile=False)
+    except Exception as error:  # Keras raises ValueError, OSError, zipfile errors, KeyError...
+        raise ModelError(f"{folder / MODEL_FILE}: unreadable ({one_line(error)}); {_FIX}") from None
     if model.output_shape[-1] != len(tags):
         raise ModelError(
             f"{folder}: {VOCAB_FILE} has {len(tags)} tags, the model {model.output_shape[-1]}"
         )
     return LoadedModel(model, tags, info, folder)
+
+
+_FIX = "delete that model folder and run --train again to export it anew, or give another --model"

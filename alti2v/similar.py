@@ -43,7 +43,7 @@ def similar_files(
     data: DataDir,
     paths: list[str],
     top: int = defaults.SIMILAR_TOP,
-    batch_size: int = defaults.PRED_BATCH_SIZE,
+    batch_size: int = defaults.BATCH_SIZE,
 ) -> Iterator[SimilarResult]:
     """The `top` most similar indexed posts of each query file, in the order given."""
     extractor = VectorExtractor(loaded, index.identity["layer"])

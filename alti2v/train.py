@@ -14,9 +14,7 @@ import io
 import logging
 import math
 import shutil
-import signal
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -26,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from alti2v import defaults
-from alti2v.batches import PostBatches, epoch_order
+from alti2v.batches import PostBatches, RecordReader, epoch_order
 from alti2v.checkpoints import (
     TrainState,
     latest_checkpoint,
@@ -36,13 +34,15 @@ from alti2v.checkpoints import (
     save_checkpoint,
 )
 from alti2v.distribute import ONE_DEVICE, Cluster
-from alti2v.errors import PipelineError
+from alti2v.errors import PipelineError, one_line
+from alti2v.interrupt import StopOnCtrlC
 from alti2v.layout import DataDir, atomic_write_text
 from alti2v.metrics import summarize
 from alti2v.model import build_model
 from alti2v.models import export_model
-from alti2v.store import open_db, read_meta, record_keys
-from alti2v.vocabulary import load_vocabulary, read_vocabulary_meta, vocabulary_hash
+from alti2v.resume import check_same_dataset, dataset_fingerprint, warn_ignored_flags
+from alti2v.store import contents_hash, open_db, read_meta, record_keys
+from alti2v.vocabulary import load_vocabulary, load_vocabulary_meta, vocabulary_hash
 
 log = logging.getLogger(__name__)
 
@@ -77,18 +77,27 @@ def train(
     config: TrainConfig,
     fresh: bool = False,
     quiet: bool = False,
+    given: frozenset[str] = frozenset(),
     cluster: Cluster = ONE_DEVICE,
 ) -> Path | None:
-    """Train (or resume) and export; return the exported model's folder (None but on process 0)."""
+    """Train (or resume) and export; return the exported model's folder (None but on process 0).
+    `given` names the TrainConfig fields the user set explicitly: a resumed run says which of
+    them it ignores."""
     cluster.check_batch_size(config.batch_size)
     tags = load_vocabulary(data.vocab)
     vocab_hash = vocabulary_hash(tags)
+    # model.json carries each tag's category, so --pred and --eval need no data directory.
+    categories = load_vocabulary_meta(data.vocab_meta).get("categories", {})
     checkpoints = data.training / "checkpoints"
-    db = open_db(data.db)
+    # The reader closes the database once the prefetch threads are done with it.
+    reader = RecordReader(open_db(data.db))
     try:
-        meta = read_meta(db) or {}
+        db = reader.db
+        meta = read_meta(db, data.db) or {}
         if meta.get("vocab_hash") != vocab_hash:
             raise TrainError(f"{data.db} was built with another vocabulary; run --build again")
+        if not meta.get("complete", True):
+            raise TrainError(f"{data.db}: its last --build did not finish; run --build again")
         config = replace(config, image_size=meta["image_size"], resize=meta["resize"])
         train_keys, eval_keys = record_keys(db, "train"), record_keys(db, "eval")
         if not train_keys:
@@ -100,9 +109,13 @@ def train(
                 shutil.rmtree(checkpoints)
         cluster.wait_for_all("fresh")
         cluster.check_same_checkpoint(checkpoints, latest_checkpoint(checkpoints))
-        model, state, config = _start_or_resume(checkpoints, config, tags, vocab_hash)
-        with _StopRequest() as stop:
-            trainer = _EpochTrainer(db, model, config, len(tags), checkpoints, quiet, stop, cluster)
+        contents = contents_hash(db)
+        fingerprint = dataset_fingerprint(meta, train_keys, eval_keys, contents, config.preprocess)
+        model, state, config = _start_or_resume(checkpoints, config, tags, fingerprint, given)
+        with StopOnCtrlC("stopping after this batch, with a checkpoint") as stop:
+            trainer = _EpochTrainer(
+                reader, model, config, len(tags), checkpoints, quiet, stop, cluster
+            )
             while state.epoch < config.epochs:
                 trainer.run_epoch(state, train_keys, eval_keys)
                 cluster.on_first_process(
@@ -111,19 +124,22 @@ def train(
                 if cluster.any_process(stop.requested):  # a checkpoint holds all done so far
                     raise KeyboardInterrupt
     finally:
-        db.close()
-    return cluster.on_first_process(_export, data, checkpoints, model, state, tags)
+        reader.close()
+    return cluster.on_first_process(_export, data, checkpoints, model, state, tags, categories)
 
 
 def _start_or_resume(
-    checkpoints: Path, config: TrainConfig, tags: list[str], vocab_hash: str
+    checkpoints: Path, config: TrainConfig, tags: list[str], fingerprint: dict, given: frozenset
 ) -> tuple[keras.Model, TrainState, TrainConfig]:
+    vocab_hash = fingerprint["vocab_hash"]
     checkpoint = latest_checkpoint(checkpoints)
     if checkpoint is None:
         log.info("starting a new run: %d tags, weights %s", len(tags), config.weights)
         keras.utils.set_random_seed(config.seed)
         model = _build(len(tags), config)
-        state = TrainState(config=asdict(config), vocab_hash=vocab_hash, num_tags=len(tags))
+        state = TrainState(
+            config=asdict(config), vocab_hash=vocab_hash, num_tags=len(tags), dataset=fingerprint
+        )
         return model, state, config
     state = load_state(checkpoint)
     if state.vocab_hash != vocab_hash:
@@ -133,6 +149,9 @@ def _start_or_resume(
         )
     # Architecture, optimizer and schedule come from the checkpoint; only --epochs may change.
     resumed = replace(TrainConfig(**state.config), epochs=config.epochs)
+    current = {**fingerprint, "preprocess": resumed.preprocess}
+    state.dataset = check_same_dataset(checkpoint, state.dataset, current)
+    warn_ignored_flags(checkpoint, config, resumed, given)
     if resumed.schedule == "cosine" and state.config["epochs"] != resumed.epochs:
         log.warning(
             "the cosine schedule of %s decays over its first %d epochs; past them the "
@@ -156,38 +175,24 @@ def _build(num_tags: int, config: TrainConfig) -> keras.Model:
         # Keras announces downloads on stdout, which belongs to results.
         with contextlib.redirect_stdout(sys.stderr):
             return build_model(num_tags, config.image_size, config.weights, config.freeze)
-    except Exception as error:  # keras.utils.get_file raises a bare Exception when offline
-        if config.weights != "imagenet":
-            raise TrainError(f"--weights {config.weights}: cannot load ({error})") from None
+    except Exception as error:  # h5py and Keras raise OSError, ValueError, KeyError, Exception
+        cause = one_line(error)
+        if _is_failed_download(error):
+            raise TrainError(
+                f"cannot download VGG16's ImageNet weights ({cause}); check the connection, "
+                "or give --weights PATH to a VGG16 no-top .weights.h5 file, or --weights none"
+            ) from None
+        where = " (Keras keeps them in ~/.keras/models/)" if config.weights == "imagenet" else ""
         raise TrainError(
-            "cannot download VGG16's ImageNet weights (offline?); give --weights PATH to a "
-            "VGG16 no-top .weights.h5 file, or --weights none"
+            f"--weights {config.weights}{where}: cannot load ({cause}); give a VGG16 no-top "
+            ".weights.h5 file (delete a damaged download to fetch it again), or --weights none"
         ) from None
 
 
-class _StopRequest:
-    """Ctrl-C while training: finish the current batch, write a checkpoint, then stop.
-
-    A second Ctrl-C stops at once, losing the work since the last checkpoint."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous = None
-
-    def __enter__(self) -> _StopRequest:
-        if threading.current_thread() is threading.main_thread():  # only it may take signals
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        log.warning("Ctrl-C: stopping after this batch, with a checkpoint (again: stop at once)")
-
-    def __exit__(self, *exc_info) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+def _is_failed_download(error: Exception) -> bool:
+    # keras.utils.get_file turns HTTP and URL errors into a bare Exception with this text.
+    download_message = type(error) is Exception and str(error).startswith("URL fetch failure")
+    return download_message or isinstance(error, (ConnectionError, TimeoutError))
 
 
 class _EpochTrainer:
@@ -294,7 +299,7 @@ SCHEDULE_FLOOR = {"constant": 1.0, "cosine": 0.0}
 class _BatchWatch(keras.callbacks.Callback):
     """Feeds the progress bar and stops fit() when a mid-epoch checkpoint is due."""
 
-    def __init__(self, progress: tqdm, checkpoint_seconds: float, stop: _StopRequest, cluster):
+    def __init__(self, progress: tqdm, checkpoint_seconds: float, stop: StopOnCtrlC, cluster):
         super().__init__()
         self.progress = progress
         self.checkpoint_seconds = checkpoint_seconds
@@ -325,7 +330,9 @@ def _write_history(path: Path, history: list[dict]) -> None:
     atomic_write_text(path, buffer.getvalue())
 
 
-def _export(data: DataDir, checkpoints: Path, model, state: TrainState, tags) -> Path:
+def _export(
+    data: DataDir, checkpoints: Path, model, state: TrainState, tags, categories: dict
+) -> Path:
     if state.exported and (data.models / state.exported).is_dir():
         log.info("the model of this run is already exported: %s", data.models / state.exported)
         return data.models / state.exported
@@ -334,8 +341,6 @@ def _export(data: DataDir, checkpoints: Path, model, state: TrainState, tags) ->
     best_row = next(
         (row for row in state.history if row["eval_map"] == state.best_map), state.history[-1]
     )
-    # model.json carries each tag's category, so --pred and --eval need no data directory.
-    categories = read_vocabulary_meta(data.vocab_meta).get("categories", {})
     info = {**state.config, "metrics": best_row, "categories": categories}
     folder = export_model(data.models, source, tags, info)
     state.exported = folder.name

@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from alti2v import defaults
-from alti2v.errors import PipelineError
+from alti2v.errors import PipelineError, one_line
 from alti2v.layout import DataDir, atomic_write_json, atomic_write_text, iter_posts
 
 log = logging.getLogger(__name__)
@@ -41,11 +41,15 @@ def build_vocabulary(
         )
     counts: Counter[str] = Counter()
     recorded: dict[str, str] = {}
+    problems: Counter[str] = Counter()  # files that could not be read, by reason
     num_posts = num_matched = 0
     for post in tqdm(iter_posts(data.imgs), desc="counting tags", unit=" posts", disable=quiet):
         num_posts += 1
-        labels = post.labels()
-        if filter_tag and filter_tag not in labels:
+        labels, unreadable = post.checked_labels()
+        for problem in unreadable:
+            log.warning("%s", problem)
+            problems[problem.reason] += 1
+        if labels is None or (filter_tag and filter_tag not in labels):
             continue
         num_matched += 1
         counts.update(labels)
@@ -68,6 +72,7 @@ def build_vocabulary(
         "vocab_size": vocab_size,
         "min_count": min_count,
         "filter": filter_tag,
+        "problems": dict(problems),
         "hash": vocabulary_hash(tags),
         "counts": dict(kept),
         "categories": {tag: category_of(tag, recorded) for tag in tags},
@@ -82,9 +87,28 @@ def load_vocabulary(path: Path) -> list[str]:
         tags = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         raise VocabularyError(f"{path}: no vocabulary; run --maeshori first") from None
+    except (OSError, ValueError) as error:  # ValueError: not UTF-8
+        raise VocabularyError(
+            f"{path}: unreadable ({one_line(error)}); run --maeshori again"
+        ) from None
     if not tags:
         raise VocabularyError(f"{path}: empty vocabulary; run --maeshori again")
     return tags
+
+
+def load_vocabulary_meta(path: Path) -> dict:
+    """vocab.json (how the vocabulary was made); {} when there is none."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:
+        raise VocabularyError(
+            f"{path}: unreadable ({one_line(error)}); run --maeshori again"
+        ) from None
+    if not isinstance(meta, dict):
+        raise VocabularyError(f"{path}: not a JSON object; run --maeshori again")
+    return meta
 
 
 def vocabulary_hash(tags: list[str]) -> str:
@@ -104,12 +128,3 @@ def category_of(tag: str, categories: dict[str, str]) -> str:
     if tag.startswith("rating:"):
         return "rating"
     return categories.get(tag, "unknown")
-
-
-def read_vocabulary_meta(path: Path) -> dict:
-    """vocab.json as a dict; empty when it is missing or unreadable (it is informative only)."""
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return meta if isinstance(meta, dict) else {}

@@ -65,7 +65,8 @@ def test_build_prints_its_counts(trained) -> None:
     data_dir = trained.data_dir
     num_eval = sum(split_of(post.post_id, 0.2) == "eval" for post in iter_posts(data_dir / "imgs"))
     assert trained.build.stdout == (
-        f"build: packed {trained.post_count}, already packed 0, skipped 0; "
+        f"build: packed {trained.post_count}, repacked 0, moved 0, removed 0, unchanged 0, "
+        "skipped 0; "
         f"train {trained.post_count - num_eval}, eval {num_eval} -> {data_dir / 'dataset.ldb'}\n"
     )
     assert (data_dir / "dataset.ldb").is_dir()
@@ -199,7 +200,7 @@ def test_all_modes_in_one_command_run_in_order(tmp_path: Path, alt_i2v) -> None:
     lines = result.stdout.splitlines()
     assert len(lines) == 5, result.stdout
     assert lines[0].startswith("maeshori: 5 tags from 12 posts")
-    assert lines[1].startswith("build: packed 12, already packed 0, skipped 0;")
+    assert lines[1].startswith("build: packed 12, repacked 0, moved 0, removed 0, unchanged 0,")
     (model_folder,) = (tmp_path / "models").iterdir()
     assert lines[2] == f"train: model saved to {model_folder}"
     for line in lines[3:]:

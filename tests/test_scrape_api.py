@@ -50,7 +50,8 @@ def scrape(site: FakeDanbooru, data_dir: Path, *extra: str, env=None):
 def test_scrape_writes_expected_posts_and_skips_every_trap(site, tmp_path):
     result = scrape(site, tmp_path, "--limit", "0")
 
-    assert result.returncode == 0, result.stderr
+    # 1: finished, but an input failed (the trap site's corrupt post, reported)
+    assert result.returncode == 1, result.stderr
     assert result.stdout == expected_summary(
         site, "scrape", EXPECTED, EXPECTED_SKIPS, EXPECTED_FAILED
     )
@@ -105,7 +106,8 @@ def test_second_run_downloads_nothing_and_resumes_from_the_top(site, tmp_path):
 
     again = scrape(site, tmp_path, "--limit", "0")
 
-    assert again.returncode == 0, again.stderr
+    # 1: the cut_always trap post is retried, and fails again (reported)
+    assert again.returncode == 1, again.stderr
     # Only the post whose body always arrives cut short is tried again.
     assert again.stdout == (
         "scrape: downloaded 0 posts (0 bytes), skipped 1 (corrupt 1); "
@@ -163,7 +165,8 @@ def test_original_with_wrong_md5_is_retried_then_skipped(site, tmp_path):
 def test_size_variants_fall_back_to_the_next_larger(site, tmp_path):
     result = scrape(site, tmp_path, "--limit", "0", "--variant", "360x360")
 
-    assert result.returncode == 0, result.stderr
+    # 1: finished, but an input failed (the trap site's corrupt post, reported)
+    assert result.returncode == 1, result.stderr
     with_360 = json.loads((tmp_path / "imgs" / "6148688.json").read_text())
     assert with_360["image_url"].endswith(".jpg") and "/360x360/" in with_360["image_url"]
     assert with_360["image_variant"] == "360x360"
@@ -178,7 +181,8 @@ def test_allow_host_adds_a_host_and_sends_no_credentials_there(site, tmp_path):
     env = {"DANBOORU_LOGIN": VALID_LOGIN, "DANBOORU_API_KEY": VALID_API_KEY}
     result = scrape(site, tmp_path, "--limit", "0", "--allow-host", "localhost", env=env)
 
-    assert result.returncode == 0, result.stderr
+    # 1: finished, but an input failed (the trap site's corrupt post, reported)
+    assert result.returncode == 1, result.stderr
     assert TRAPS["foreign_host"] in posts_on_disk(tmp_path)
     foreign = [request for request in site.seen() if request.host.startswith("localhost")]
     assert len(foreign) == 1 and foreign[0].login is None
@@ -205,7 +209,7 @@ def test_redirects_are_followed_only_to_allowed_hosts(site, tmp_path):
 def test_three_tags_without_login_is_one_clear_error(site, tmp_path):
     result = scrape(site, tmp_path, "--tags", "kantai_collection 1girl solo")
 
-    assert result.returncode == 1
+    assert result.returncode == 3
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         "error: The site refused the search (HTTP 422: You cannot search for more than 2 tags "
@@ -224,7 +228,7 @@ def test_three_tags_with_login_works_and_a_wrong_key_is_refused(site, tmp_path):
 
     assert ok.returncode == 0, ok.stderr
     assert len(posts_on_disk(tmp_path / "good")) == 2
-    assert refused.returncode == 1
+    assert refused.returncode == 3
     assert (
         refused.stderr.strip()
         .splitlines()[-1]
@@ -251,7 +255,7 @@ def test_server_that_keeps_failing_ends_the_run_with_a_clear_message(site, tmp_p
 
     result = scrape(site, tmp_path)
 
-    assert result.returncode == 1
+    assert result.returncode == 3
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         "error: 127.0.0.1 kept failing (HTTP 503) after 3 tries; try again later"

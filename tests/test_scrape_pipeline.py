@@ -17,7 +17,8 @@ def test_scraped_posts_go_through_maeshori_build_train_and_pred(tmp_path):
         scraped = run_cli(
             ["--base-url", site.base_url, "--data-dir", str(tmp_path), *FAST, "--limit", "0"]
         )
-    assert scraped.returncode == 0, scraped.stderr
+    # 1: finished, but an input failed (the trap site's corrupt post, reported)
+    assert scraped.returncode == 1, scraped.stderr
     images = sorted(
         path for path in (tmp_path / "imgs").iterdir() if path.suffix not in (".txt", ".json")
     )
@@ -32,7 +33,7 @@ def test_scraped_posts_go_through_maeshori_build_train_and_pred(tmp_path):
     assert pipeline.returncode == 0, pipeline.stderr
     lines = pipeline.stdout.splitlines()
     assert lines[0].startswith("maeshori: ") and f"from {len(EXPECTED)} posts" in lines[0]
-    assert lines[1].startswith(f"build: packed {len(EXPECTED)}, already packed 0, skipped 0;")
+    assert lines[1].startswith(f"build: packed {len(EXPECTED)}, repacked 0, moved 0, removed 0,")
     assert lines[2].startswith("train: model saved to ")
     vocabulary = (tmp_path / "vocab.txt").read_text().splitlines()
     # Ratings from the real answers become tags (posts_2023.json has g, s, q and e posts).

@@ -115,7 +115,7 @@ def test_a_second_run_on_the_same_data_dir_is_refused(slow_site, tmp_path):
         process.kill()
         process.communicate()
 
-    assert result.returncode == 1
+    assert result.returncode == 3
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: another scraper is using {tmp_path}; wait for it to finish"
     )

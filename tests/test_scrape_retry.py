@@ -42,7 +42,7 @@ def test_a_post_that_failed_once_is_stored_by_the_next_run(site, tmp_path, mode)
 
     first = scrape(site, tmp_path, "--mode", mode, "--limit", "0")
 
-    assert first.returncode == 0, first.stderr
+    assert first.returncode == 1, first.stderr  # finished, but an input failed
     assert set(posts_on_disk(tmp_path)) == set(range(FIRST_ID, FIRST_ID + POST_COUNT)) - {FAILING}
     assert first.stdout.endswith(
         "skipped 1 (download_failed 1); failed posts to retry next run: 1\n"
@@ -80,7 +80,8 @@ def test_a_post_that_always_fails_is_given_up_after_its_attempts(site, tmp_path)
     requests_before = len(site.seen())
     third = scrape(site, tmp_path, "--limit", "0", "--failed-attempts", "2")
 
-    assert [run.returncode for run in (first, second, third)] == [0, 0, 0], third.stderr
+    # 1: finished, but an input failed; the third run only reads the given-up record.
+    assert [run.returncode for run in (first, second, third)] == [1, 1, 0], third.stderr
     assert first.stdout.endswith("; failed posts to retry next run: 1\n")
     summary = json.loads(second.stdout)
     assert summary["skipped"] == {"corrupt": 1}
@@ -150,7 +151,7 @@ def test_a_hand_broken_failed_record_is_one_clear_error(site, tmp_path):
 
     result = scrape(site, tmp_path)
 
-    assert result.returncode == 1
+    assert result.returncode == 3
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [
         f'error: {state_file}: "failed" is not as this scraper writes it '

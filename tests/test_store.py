@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from alti2v import synthetic
-from alti2v.batches import PostBatches, epoch_order, multi_hot
+from alti2v.batches import PostBatches, ReaderClosed, RecordReader, epoch_order, multi_hot
 from alti2v.images import load_image, to_model_input
 from alti2v.layout import DataDir, iter_posts
 from alti2v.store import (
@@ -106,8 +106,13 @@ def test_build_packs_every_post_with_its_pixels_and_labels(data: DataDir) -> Non
     assert 0 < num_eval < POST_COUNT
     assert summary == {
         "packed": POST_COUNT,
-        "already_packed": 0,
+        "repacked": 0,
+        "moved": 0,
+        "removed": 0,
+        "unchanged": 0,
         "skipped": {},
+        "bad_json": 0,
+        "failed": 0,
         "num_train": POST_COUNT - num_eval,
         "num_eval": num_eval,
     }
@@ -126,7 +131,7 @@ def test_meta_records_what_the_records_depend_on(data: DataDir) -> None:
     build_dataset(data, SETTINGS, quiet=True)
     db = open_db(data.db)
     try:
-        meta = read_meta(db)
+        meta = read_meta(db, data.db)
         assert count_records(db) == {
             "train": len(record_keys(db, "train")),
             "eval": len(record_keys(db, "eval")),
@@ -135,11 +140,15 @@ def test_meta_records_what_the_records_depend_on(data: DataDir) -> None:
         db.close()
     vocab_meta = json.loads(data.vocab_meta.read_text())
     assert meta == {
+        "format": 2,
         "vocab_hash": vocab_meta["hash"],
         "num_tags": vocab_meta["num_tags"],
         "image_size": IMAGE_SIZE,
         "resize": "area",
+        "max_pixels": SETTINGS.max_pixels,
         "eval_fraction": SETTINGS.eval_fraction,
+        "filter": None,
+        "complete": True,
     }
 
 
@@ -147,7 +156,7 @@ def test_second_build_packs_nothing(data: DataDir) -> None:
     build_dataset(data, SETTINGS, quiet=True)
     before = stored_records(data)
     summary = build_dataset(data, SETTINGS, quiet=True)
-    assert (summary["packed"], summary["already_packed"]) == (0, POST_COUNT)
+    assert (summary["packed"], summary["unchanged"]) == (0, POST_COUNT)
     after = stored_records(data)
     assert after.keys() == before.keys()
 
@@ -156,7 +165,7 @@ def test_new_posts_are_added_to_a_built_dataset(data: DataDir) -> None:
     build_dataset(data, SETTINGS, quiet=True)
     write_post(data.imgs, 100, TAG_LISTS[0])
     summary = build_dataset(data, SETTINGS, quiet=True)
-    assert (summary["packed"], summary["already_packed"]) == (1, POST_COUNT)
+    assert (summary["packed"], summary["unchanged"]) == (1, POST_COUNT)
     assert expected_key("100") in stored_records(data)
 
 
@@ -165,14 +174,13 @@ def test_new_posts_are_added_to_a_built_dataset(data: DataDir) -> None:
     [
         {"resize": "nearest"},
         {"image_size": IMAGE_SIZE + 8},
-        {"eval_fraction": 0.5},
     ],
 )
 def test_changed_settings_pack_everything_again(data: DataDir, change: dict) -> None:
     build_dataset(data, SETTINGS, quiet=True)
     settings = BuildSettings(**{**SETTINGS.__dict__, **change})
     summary = build_dataset(data, settings, quiet=True)
-    assert (summary["packed"], summary["already_packed"]) == (POST_COUNT, 0)
+    assert (summary["packed"], summary["unchanged"]) == (POST_COUNT, 0)
     records = stored_records(data)
     assert len(records) == POST_COUNT
     image_size = settings.image_size
@@ -181,12 +189,85 @@ def test_changed_settings_pack_everything_again(data: DataDir, change: dict) -> 
     assert set(records) == {expected_key(post_id, settings.eval_fraction) for post_id in post_ids}
 
 
+def test_changed_eval_fraction_moves_records_without_decoding(data: DataDir, monkeypatch) -> None:
+    build_dataset(data, SETTINGS, quiet=True)
+    before = stored_records(data)
+    settings = BuildSettings(**{**SETTINGS.__dict__, "eval_fraction": 0.5})
+    post_ids = [post.post_id for post in iter_posts(data.imgs)]
+    moving = [pid for pid in post_ids if split_of(pid, 0.5) != split_of(pid, 0.3)]
+    assert moving
+    monkeypatch.setattr("alti2v.store.load_image", None)  # a decode would fail loudly
+    summary = build_dataset(data, settings, quiet=True)
+    assert (summary["moved"], summary["unchanged"], summary["packed"]) == (
+        len(moving),
+        POST_COUNT - len(moving),
+        0,
+    )
+    records = stored_records(data)
+    # Every post in exactly one split, the new one, with the same record as before.
+    assert set(records) == {expected_key(post_id, 0.5) for post_id in post_ids}
+    for post_id in post_ids:
+        pixels, labels = records[expected_key(post_id, 0.5)]
+        old_pixels, old_labels = before[expected_key(post_id, 0.3)]
+        np.testing.assert_array_equal(pixels, old_pixels)
+        assert labels == old_labels
+
+
+def test_build_reconciles_the_database_with_imgs(data: DataDir) -> None:
+    build_dataset(data, SETTINGS, quiet=True)
+    tags = load_vocabulary(data.vocab)
+    for suffix in (".png", ".txt", ".json"):
+        (data.imgs / f"1{suffix}").unlink()  # post 1 deleted
+    (data.imgs / "2.png").unlink()  # post 2 loses its image
+    write_post(data.imgs, 3, "1girl solo long_hair smile", "s")  # retagged
+    Image.new("RGB", (30, 30), (1, 2, 3)).save(data.imgs / "4.png")  # a new image
+    (data.imgs / "5.txt").write_text("not_in_the_vocabulary\n")  # nothing left to learn
+    (data.imgs / "5.json").unlink()
+
+    summary = build_dataset(data, SETTINGS, quiet=True)
+
+    assert summary["removed"] == 3  # 1, 2 and 5
+    assert (summary["repacked"], summary["packed"]) == (2, 0)  # 3 and 4
+    assert summary["unchanged"] == POST_COUNT - 5
+    assert summary["skipped"] == {"no image": 1, "no vocabulary tag": 1}
+    records = stored_records(data)
+    assert {key.decode().split("/")[1] for key in records} == {
+        str(post_id) for post_id in range(3, POST_COUNT + 1) if post_id != 5
+    }
+    _, labels = records[expected_key("3")]
+    assert [tags[label] for label in labels] == [
+        "1girl", "solo", "long_hair", "smile", "rating:sensitive"
+    ]  # fmt: skip
+    np.testing.assert_array_equal(
+        records[expected_key("4")][0], load_image(data.imgs / "4.png", IMAGE_SIZE, "area")
+    )
+    assert build_dataset(data, SETTINGS, quiet=True)["unchanged"] == POST_COUNT - 3
+
+
+def test_a_post_filtered_out_later_is_removed_and_the_filter_kept_in_meta(data: DataDir) -> None:
+    build_dataset(data, SETTINGS, quiet=True)
+    # The same vocabulary, now made with --filter solo: nothing to pack again, posts to drop.
+    vocab_meta = json.loads(data.vocab_meta.read_text())
+    data.vocab_meta.write_text(json.dumps({**vocab_meta, "filter": "solo"}))
+    summary = build_dataset(data, SETTINGS, quiet=True)
+    without = sum("solo" not in post.labels() for post in iter_posts(data.imgs))
+    assert 0 < without < POST_COUNT
+    assert summary["skipped"] == {"filtered out": without}
+    assert (summary["removed"], summary["unchanged"]) == (without, POST_COUNT - without)
+    assert len(stored_records(data)) == POST_COUNT - without
+    db = open_db(data.db)
+    try:
+        assert read_meta(db, data.db)["filter"] == "solo"
+    finally:
+        db.close()
+
+
 def test_changed_vocabulary_packs_everything_again(data: DataDir) -> None:
     build_dataset(data, SETTINGS, quiet=True)
     build_vocabulary(data, vocab_size=3, quiet=True)
     tags = load_vocabulary(data.vocab)
     summary = build_dataset(data, SETTINGS, quiet=True)
-    assert summary["already_packed"] == 0
+    assert summary["unchanged"] == 0
     assert summary["packed"] + sum(summary["skipped"].values()) == POST_COUNT
     for _, labels in stored_records(data).values():
         assert labels
@@ -207,6 +288,20 @@ def test_skips_are_counted_by_reason_and_the_rest_is_packed(data: DataDir) -> No
     records = stored_records(data)
     assert len(records) == POST_COUNT
     assert not {expected_key(post_id) for post_id in ("50", "51", "52")} & set(records)
+
+
+def test_bad_tag_and_metadata_files_are_counted(data: DataDir, caplog) -> None:
+    (data.imgs / "3.json").write_text("{not json")
+    (data.imgs / "4.txt").write_bytes(b"1girl \xff\xfe")
+    summary = build_dataset(data, SETTINGS, quiet=True)
+    assert summary["skipped"] == {"tags not UTF-8": 1}
+    assert (summary["bad_json"], summary["failed"]) == (1, 2)
+    assert summary["packed"] == POST_COUNT - 1
+    tags = load_vocabulary(data.vocab)
+    _, labels = stored_records(data)[expected_key("3")]
+    assert [tags[label] for label in labels] == TAG_LISTS[3].split()  # no rating tag
+    warned = {record.getMessage().split(": ")[0] for record in caplog.records}
+    assert warned == {str(data.imgs / "3.json"), str(data.imgs / "4.txt")}
 
 
 def test_posts_outside_the_vocabulary_filter_are_skipped(data: DataDir) -> None:
@@ -300,15 +395,16 @@ def test_build_stopped_mid_run_resumes_and_packs_every_post_once(
 
     result = alt_i2v(*arguments)
     match = re.fullmatch(
-        r"build: packed (\d+), already packed (\d+), skipped 0; train (\d+), eval (\d+) -> (.+)\n",
+        r"build: packed (\d+), repacked 0, moved 0, removed 0, unchanged (\d+), skipped 0; "
+        r"train (\d+), eval (\d+) -> (.+)\n",
         result.stdout,
     )
     assert match, result.stdout
-    packed, already, num_train, num_eval = (int(match.group(number)) for number in range(1, 5))
+    packed, unchanged, num_train, num_eval = (int(match.group(number)) for number in range(1, 5))
     assert match.group(5) == str(data.db)
-    assert packed + already == KILL_POST_COUNT
+    assert packed + unchanged == KILL_POST_COUNT
     # A kill loses at most the unwritten batch; Ctrl-C writes every post it had decoded.
-    assert already >= (64 if stop == signal.SIGKILL else shown - 1)
+    assert unchanged >= (64 if stop == signal.SIGKILL else shown - 1)
     assert packed >= 1  # and the kill came before the last one
     assert num_train + num_eval == KILL_POST_COUNT
 
@@ -378,3 +474,37 @@ def test_a_database_in_use_is_refused_with_a_clear_message(tmp_path: Path) -> No
     (tmp_path / "not-a-db").write_text("")
     with pytest.raises(StoreError, match=r"not-a-db: cannot open \(IO error: .*\)"):
         open_db(tmp_path / "not-a-db", create=True)
+
+
+def test_the_reader_closes_the_database_after_the_reads_in_flight() -> None:
+    class SlowDatabase:
+        """A database whose reads block until released, and that records its close."""
+
+        def __init__(self):
+            self.reading, self.release, self.closed = threading.Event(), threading.Event(), False
+
+        def get(self, key: bytes) -> bytes:
+            self.reading.set()
+            self.release.wait(10)
+            assert not self.closed, "read after close"
+            return b"value"
+
+        def close(self) -> None:
+            self.closed = True
+
+    database = SlowDatabase()
+    reader = RecordReader(database)
+    answers = []
+    prefetch = threading.Thread(target=lambda: answers.append(reader.get(b"train/1")))
+    prefetch.start()
+    assert database.reading.wait(10)
+    closing = threading.Thread(target=reader.close)
+    closing.start()
+    closing.join(0.2)
+    assert closing.is_alive() and not database.closed  # waits for the read in flight
+    database.release.set()
+    prefetch.join(10)
+    closing.join(10)
+    assert answers == [b"value"] and database.closed
+    with pytest.raises(ReaderClosed):
+        reader.get(b"train/2")  # a prefetch thread left behind by Keras gets an error, not a crash

@@ -138,7 +138,7 @@ def test_kill_inside_an_epoch_resumes_at_the_checkpointed_batch(
     data_dir = trained.copy_dataset(tmp_path / "data")
     checkpoints = checkpoints_of(data_dir)
     arguments = (
-        "--train", "--epochs", 1, *trained.train_flags, "--checkpoint-minutes", 0,
+        "--train", "--epochs", 1, *trained.train_flags, "--checkpoint-minutes", 1e-9,
         "--data-dir", data_dir,
     )  # fmt: skip
     process = start_alt_i2v(*arguments)
@@ -268,3 +268,47 @@ def test_ctrl_c_stops_after_the_batch_with_a_checkpoint_and_resumes_there(
     assert_same_training_state(
         load_keras(checkpoints_of(data_dir) / FIRST_CHECKPOINT), load_keras(one_epoch.checkpoint)
     )
+
+
+def test_a_changed_dataset_refuses_to_resume(trained, alt_i2v, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    shutil.copytree(trained.data_dir, data_dir)
+    checkpoint = checkpoints_of(data_dir) / trained.final_checkpoint.name
+    recorded = read_state(checkpoint)["dataset"]
+    assert recorded["num_train"] + recorded["num_eval"] == trained.post_count
+    assert (recorded["eval_fraction"], recorded["image_size"]) == (0.2, 150)
+    flags = ("--train", "--epochs", 3, *trained.train_flags, "--data-dir", data_dir)
+
+    # Another --eval-fraction moves posts between the splits: resuming would train on eval posts.
+    alt_i2v("--build", "--eval-fraction", 0.5, "--workers", 1, "--data-dir", data_dir)
+    refused = alt_i2v(*flags, expect=3)
+    (line,) = error_lines(refused.stderr)
+    assert line.startswith(
+        f"alt_i2v.py: error: {checkpoint}: the dataset changed since this run started (train "
+        f"posts {recorded['num_train']} -> "
+    )
+    assert "--eval-fraction 0.2 -> 0.5" in line
+    assert line.endswith("train with --fresh, or rebuild the dataset as it was to resume")
+
+    # Rebuilt as it was, the run resumes; a flag it cannot honour is named, not dropped quietly.
+    alt_i2v("--build", "--workers", 1, "--data-dir", data_dir)
+    resumed = alt_i2v(*flags, "--learning-rate", 0.5, "--seed", 0)
+    assert "resuming from" in resumed.stderr
+    assert "ignored: --learning-rate 0.5 (keeps 0.0001)" in resumed.stderr
+    assert "--seed" not in resumed.stderr.split("ignored:")[1]  # given, but the same value
+    assert read_state(checkpoints_of(data_dir) / "e0003-s0000000")["epoch"] == 3
+
+
+def test_a_retagged_post_refuses_to_resume(trained, alt_i2v, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    shutil.copytree(trained.data_dir, data_dir)
+    vocabulary = set((data_dir / "vocab.txt").read_text().splitlines())
+    post = next(iter_posts(data_dir / "imgs"))
+    dropped = next(tag for tag in post.tags() if tag in vocabulary)
+    post.tags_file.write_text(" ".join(tag for tag in post.tags() if tag != dropped) + "\n")
+    build = alt_i2v("--build", "--workers", 1, "--data-dir", data_dir)
+    assert "repacked 1" in build.stdout
+    flags = (*trained.train_flags, "--data-dir", data_dir)
+    refused = alt_i2v("--train", "--epochs", 3, *flags, expect=3)
+    (line,) = error_lines(refused.stderr)
+    assert "post images or tags" in line and "--fresh" in line

@@ -81,6 +81,7 @@ def test_vocab_json_records_how_it_was_made(data: DataDir) -> None:
         "vocab_size": 5,
         "min_count": 1,
         "filter": None,
+        "problems": {},
         "hash": vocabulary_hash([tag for tag, _ in kept]),
         "counts": dict(kept),
         # These posts' .json files carry no tag_string_<category> fields.
@@ -130,11 +131,32 @@ def test_post_without_json_gets_no_rating_tag(tmp_path: Path) -> None:
     assert meta["counts"] == {"1girl": 2, "rating:explicit": 1, "solo": 1}
 
 
-def test_unknown_or_missing_rating_is_ignored(tmp_path: Path) -> None:
+def test_unknown_rating_is_ignored(tmp_path: Path) -> None:
     data = write_posts(tmp_path, {"1": ("1girl", "x"), "2": ("1girl", "g")})
-    (data.imgs / "3.txt").write_text("1girl\n")
-    (data.imgs / "3.json").write_text("not json")
-    assert build_vocabulary(data, quiet=True)["counts"] == {"1girl": 3, "rating:general": 1}
+    assert build_vocabulary(data, quiet=True)["counts"] == {"1girl": 2, "rating:general": 1}
+
+
+def test_a_corrupt_json_is_named_counted_and_the_post_keeps_its_tags(tmp_path, caplog) -> None:
+    data = write_posts(tmp_path, {"1": ("1girl", "g"), "2": ("1girl solo", "g")})
+    (data.imgs / "2.json").write_text('{"rating": "g"')  # cut short
+    meta = build_vocabulary(data, quiet=True)
+    assert meta["counts"] == {"1girl": 2, "rating:general": 1, "solo": 1}
+    assert meta["problems"] == {"bad .json": 1}
+    assert [record.getMessage().split(":")[0] for record in caplog.records] == [
+        str(data.imgs / "2.json")
+    ]
+
+
+def test_a_tag_file_that_is_not_utf8_is_named_counted_and_skipped(tmp_path, caplog) -> None:
+    data = write_posts(tmp_path, {"1": ("1girl", "g"), "2": ("1girl", "g")})
+    (data.imgs / "2.txt").write_bytes("1girl caf\u00e9_au_lait".encode("latin-1"))
+    meta = build_vocabulary(data, quiet=True)
+    # Never U+FFFD (what a lenient decode makes of the byte) in a tag: the post is skipped.
+    assert meta["counts"] == {"1girl": 1, "rating:general": 1}
+    assert (meta["problems"], meta["num_posts_used"]) == ({"tags not UTF-8": 1}, 1)
+    assert "\ufffd" not in data.vocab.read_text(encoding="utf-8")
+    (warning,) = [record.getMessage() for record in caplog.records]
+    assert warning.startswith(f"{data.imgs / '2.txt'}: not UTF-8")
 
 
 def test_vocab_size_keeps_the_most_frequent(data: DataDir) -> None:

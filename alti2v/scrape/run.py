@@ -11,16 +11,15 @@ in all.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from alti2v.interrupt import StopOnCtrlC
 from alti2v.scrape import ScrapeError, ScrapeOptions, Stopped
 from alti2v.scrape.danbooru import (
     answer_rating_scheme,
@@ -335,26 +334,6 @@ def walk_key(options: ScrapeOptions) -> str:
     return f"{options.mode} {base} {search}{deleted}"
 
 
-@contextmanager
-def stop_on_ctrl_c(stop_event: threading.Event) -> Iterator[None]:
-    """First Ctrl-C: finish the current post, then stop. Second: abort now."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handle(signum: int, frame: object) -> None:
-        if stop_event.is_set():
-            raise KeyboardInterrupt
-        stop_event.set()
-        log.warning("Ctrl-C: stopping after the current post (press again to abort now)")
-
-    previous = signal.signal(signal.SIGINT, handle)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def run(options: ScrapeOptions) -> RunResult:
     """Run one mode over `options.data_dir`. An expected failure before any work raises
     ScrapeError; one during the work ends it and is returned in `RunResult.error`."""
@@ -365,7 +344,8 @@ def run(options: ScrapeOptions) -> RunResult:
     limit = options.effective_limit()
     interrupted = False
     error = None
-    with RunLock(options.data_dir), stop_on_ctrl_c(stop_event), logging_redirect_tqdm():
+    stop = StopOnCtrlC("stopping after the current post", stop_event)
+    with RunLock(options.data_dir), stop, logging_redirect_tqdm():
         remove_stale_temporaries(options.data_dir)
         state = ScrapeState(options.data_dir)
         store = PostStore(options.data_dir)
