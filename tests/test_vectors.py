@@ -266,7 +266,7 @@ def test_vec_writes_unit_rows_and_their_files_and_reports_a_broken_one(alt_i2v, 
 def test_flags_of_a_mode_not_chosen_are_usage_errors(alt_i2v, tmp_path):
     for flags, message in (
         (("--index", "--binary"), "--binary needs --vec"),
-        (("--index", "--sheet", "x.png"), "--sheet needs --similar"),
+        (("--index", "--sheet", "x.png"), "--sheet needs --pred or --similar"),
     ):
         result = alt_i2v(*flags, "--data-dir", tmp_path, expect=2)
         assert result.stderr.endswith(f"alt_i2v.py: error: {message}\n")
