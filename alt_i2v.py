@@ -143,6 +143,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--fresh", action="store_true", help="discard existing checkpoints instead of resuming"
     )
 
+    speed = parser.add_argument_group("speed (the model is the same either way)")
+    speed.add_argument(
+        "--cache-features",
+        action="store_true",
+        help="--train: compute the frozen layers' output once per image (float16, under "
+        "DATA_DIR/features) and train the other layers from it",
+    )
+    speed.add_argument(
+        "--mixed-precision",
+        action="store_true",
+        help="--train, --pred: compute in bfloat16, keep weights and loss in float32 "
+        "(for GPUs; a resumed run keeps its checkpoint's precision)",
+    )
+
     pred = parser.add_argument_group("--pred")
     pred.add_argument(
         "--model",
@@ -201,6 +215,12 @@ def run(args: argparse.Namespace) -> int:
     from alti2v.layout import DataDir
 
     data = DataDir(args.data_dir)
+    if args.train or args.pred:
+        from alti2v.device import describe_device, use_mixed_precision
+
+        if args.mixed_precision:
+            use_mixed_precision()
+        log.info("%s", describe_device())
     if args.maeshori:
         from alti2v.vocabulary import build_vocabulary
 
@@ -229,7 +249,8 @@ def run(args: argparse.Namespace) -> int:
             epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
             warmup_epochs=args.warmup_epochs, schedule=args.schedule, freeze=args.freeze,
             weights=args.weights, preprocess=args.preprocess, seed=args.seed,
-            checkpoint_minutes=args.checkpoint_minutes,
+            checkpoint_minutes=args.checkpoint_minutes, cache_features=args.cache_features,
+            mixed_precision=args.mixed_precision,
         )  # fmt: skip
         folder = train(data, config, fresh=args.fresh, quiet=args.quiet)
         print(f"train: model saved to {folder}")
@@ -240,6 +261,12 @@ def run(args: argparse.Namespace) -> int:
         from alti2v.predict import expand_inputs, predict_files, print_predictions
 
         loaded = load_model(find_model(args.model, data.models))
+        if args.mixed_precision:
+            from dataclasses import replace
+
+            from alti2v.device import mixed_precision_copy
+
+            loaded = replace(loaded, model=mixed_precision_copy(loaded.model))
         paths = expand_inputs(args.pred)
         predictions = predict_files(loaded, paths, args.top_k, args.threshold, args.pred_batch_size)
         # A bar between result lines on one terminal only garbles them; show it when stdout

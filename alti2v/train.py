@@ -36,6 +36,7 @@ from alti2v.checkpoints import (
     save_checkpoint,
 )
 from alti2v.errors import PipelineError
+from alti2v.features import FeatureCache
 from alti2v.layout import DataDir, atomic_write_text
 from alti2v.metrics import summarize
 from alti2v.model import build_model
@@ -69,6 +70,8 @@ class TrainConfig:
     checkpoint_minutes: float = defaults.CHECKPOINT_MINUTES
     image_size: int = defaults.IMAGE_SIZE  # taken from the dataset
     resize: str = defaults.RESIZE  # taken from the dataset
+    cache_features: bool = False  # a speed choice, not the model's: a resume may change it
+    mixed_precision: bool = False
 
 
 def train(data: DataDir, config: TrainConfig, fresh: bool = False, quiet: bool = False) -> Path:
@@ -89,8 +92,12 @@ def train(data: DataDir, config: TrainConfig, fresh: bool = False, quiet: bool =
             log.info("--fresh: removing the checkpoints in %s", checkpoints)
             shutil.rmtree(checkpoints)
         model, state, config = _start_or_resume(checkpoints, config, tags, vocab_hash)
+        cache = None
+        if config.cache_features:
+            cache = FeatureCache(data, db, model, config.freeze, config.preprocess)
+            cache.prepare(quiet)
         with _StopRequest() as stop:
-            trainer = _EpochTrainer(db, model, config, len(tags), checkpoints, quiet, stop)
+            trainer = _EpochTrainer(db, model, config, len(tags), checkpoints, quiet, stop, cache)
             while state.epoch < config.epochs:
                 trainer.run_epoch(state, train_keys, eval_keys)
                 _write_history(data.training / "history.csv", state.history)
@@ -118,7 +125,9 @@ def _start_or_resume(
             f"vocab.txt ({len(tags)} tags); restore that vocabulary or train with --fresh"
         )
     # Architecture, optimizer and schedule come from the checkpoint; only --epochs may change.
-    resumed = replace(TrainConfig(**state.config), epochs=config.epochs)
+    resumed = replace(
+        TrainConfig(**state.config), epochs=config.epochs, cache_features=config.cache_features
+    )
     if resumed.schedule == "cosine" and state.config["epochs"] != resumed.epochs:
         log.warning(
             "the cosine schedule of %s decays over its first %d epochs; past them the "
@@ -177,13 +186,19 @@ class _StopRequest:
 
 
 class _EpochTrainer:
-    def __init__(self, db, model, config: TrainConfig, num_tags, checkpoints: Path, quiet, stop):
+    def __init__(
+        self, db, model, config: TrainConfig, num_tags, checkpoints: Path, quiet, stop, cache
+    ):
         self.db, self.model, self.config = db, model, config
         self.num_tags, self.checkpoints, self.quiet = num_tags, checkpoints, quiet
-        self.stop = stop
+        self.stop, self.cache = stop, cache
+        # With cached features, fit() and predictions run the tail, whose layers are the model's.
+        self.trainee = cache.tail if cache else model
 
     def batches(self, keys: list[bytes]) -> PostBatches:
         config = self.config
+        if self.cache:
+            return self.cache.batches(keys, config.batch_size, self.num_tags)
         return PostBatches(self.db, keys, config.batch_size, self.num_tags, config.preprocess)
 
     def run_epoch(self, state: TrainState, train_keys: list[bytes], eval_keys: list[bytes]):
@@ -191,6 +206,10 @@ class _EpochTrainer:
         steps_per_epoch = math.ceil(len(train_keys) / config.batch_size)
         if getattr(self.model, "optimizer", None) is None:  # a new model; resumed ones are compiled
             _compile(self.model, config, steps_per_epoch)
+        if (
+            getattr(self.trainee, "optimizer", None) is None
+        ):  # one optimizer, so checkpoints hold its state
+            self.trainee.compile(optimizer=self.model.optimizer, loss=self.model.loss)
         order = epoch_order(train_keys, config.seed, state.epoch)
         with tqdm(
             total=steps_per_epoch, initial=state.step, unit="batch", disable=self.quiet,
@@ -201,7 +220,7 @@ class _EpochTrainer:
                 remaining = order[state.step * config.batch_size :]
                 # shuffle=False: fit() would otherwise reorder the batches, and a stop for a
                 # mid-epoch checkpoint would then not have trained the first `watch.batches`.
-                self.model.fit(
+                self.trainee.fit(
                     self.batches(remaining), epochs=1, verbose=0, shuffle=False, callbacks=[watch]
                 )
                 state.step += watch.batches
@@ -243,7 +262,7 @@ class _EpochTrainer:
         scores, targets = [], []
         for index in tqdm(range(len(batches)), desc="evaluating", unit="batch", disable=self.quiet):
             images, batch_targets = batches[index]
-            scores.append(self.model.predict_on_batch(images))
+            scores.append(self.trainee.predict_on_batch(images))
             targets.append(batch_targets)
         return summarize(np.concatenate(scores), np.concatenate(targets))
 
