@@ -154,7 +154,7 @@ def summary(results: dict) -> str:
         lines.append(
             f"{name}: {memory:.1f} img/s from memory, {streamed:.1f} streamed; MFU "
             f"{entry['mfu_vs_measured_matmul']:.0%} of the measured {name} matmul "
-            f"({entry['matmul_flops_per_second'] / 1e12:.1f} TFLOP/s)"
+            f"({entry['matmul_flops_per_second'] / 1e12:.3g} TFLOP/s)"
             + (f", {vendor:.0%} of the vendor peak" if vendor else "")
             + f"; input pipeline {read / memory:.1f}x training"
         )
