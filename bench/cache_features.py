@@ -28,10 +28,8 @@ from alti2v.layout import DataDir
 from alti2v.store import BuildSettings, build_dataset, open_db, record_keys
 from alti2v.vocabulary import build_vocabulary
 from bench.machine import markdown_header
+from bench.weights import DEFAULT_WEIGHTS
 
-SHARED_WEIGHTS = (
-    Path(__file__).resolve().parents[2] / "shared/weights/vgg16_imagenet_notop.weights.h5"
-)
 READ_BATCH = 16
 
 
@@ -100,7 +98,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--weights",
-        default=str(SHARED_WEIGHTS) if SHARED_WEIGHTS.exists() else defaults.WEIGHTS,
+        default=DEFAULT_WEIGHTS,
         help="VGG16 weights (the offline copy when present, else the Keras download)",
     )
     parser.add_argument("--work", type=Path, default=Path("bench/results/cache-features"))

@@ -19,10 +19,7 @@ import time
 from pathlib import Path
 
 from bench.machine import markdown_header
-
-SHARED_WEIGHTS = (
-    Path(__file__).resolve().parents[2] / "shared/weights/vgg16_imagenet_notop.weights.h5"
-)
+from bench.weights import DEFAULT_WEIGHTS
 
 
 def main() -> int:
@@ -36,8 +33,7 @@ def main() -> int:
     environment = dict(os.environ, ONEDNN_MAX_CPU_ISA=args.isa)
     variant = f"{args.isa or 'native'}-{args.cores or os.cpu_count()}core"
     command = [sys.executable, "-m", "alti2v.demo", "--pipeline", "--data-dir", str(args.work)]
-    if SHARED_WEIGHTS.exists():
-        command += ["--weights", str(SHARED_WEIGHTS)]
+    command += ["--weights", DEFAULT_WEIGHTS]
     command += args.demo_args
     if args.cores:
         command = ["taskset", "-c", ",".join(map(str, range(args.cores))), *command]
