@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                 *TRAIN_FLAGS,
             ],
         )
-    print("\n== tag held-out samples", flush=True)
+        print("\n== tag held-out samples", flush=True)
     shown_at = time.perf_counter()
     show_tags(args.data_dir, samples, args.threshold)
     steps["tag samples"] = time.perf_counter() - shown_at
