@@ -143,7 +143,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--fresh", action="store_true", help="discard existing checkpoints instead of resuming"
     )
 
-    speed = parser.add_argument_group("speed (the model is the same either way)")
+    speed = parser.add_argument_group("speed (the architecture is the same either way)")
     speed.add_argument(
         "--cache-features",
         action="store_true",

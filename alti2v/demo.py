@@ -29,9 +29,8 @@ SAMPLE_SEED_OFFSET = 1  # the samples are new scenes, not copies of training pos
 
 
 def run_step(title: str, command: list[str]) -> float:
-    """Print `command` as a user would type it, run it, and print how long it took."""
-    shown = " ".join(["python", *command[1:]]) if command[0] == sys.executable else command
-    print(f"\n== {title}\n$ {shown}", flush=True)
+    """Print `command` (a Python one) as a user would type it, run it, and say how long it took."""
+    print(f"\n== {title}\n$ python {' '.join(command[1:])}", flush=True)
     started = time.perf_counter()
     subprocess.run(command, check=True)
     seconds = time.perf_counter() - started
