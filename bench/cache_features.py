@@ -27,7 +27,7 @@ from alti2v import defaults, synthetic
 from alti2v.layout import DataDir
 from alti2v.store import BuildSettings, build_dataset, open_db, record_keys
 from alti2v.vocabulary import build_vocabulary
-from bench.machine import markdown_header
+from bench.machine import markdown_header, write_measured
 from bench.weights import DEFAULT_WEIGHTS
 
 READ_BATCH = 16
@@ -102,7 +102,6 @@ def main() -> int:
         help="VGG16 weights (the offline copy when present, else the Keras download)",
     )
     parser.add_argument("--work", type=Path, default=Path("bench/results/cache-features"))
-    parser.add_argument("--out", type=Path, default=Path("bench/measured"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
     header = markdown_header(
@@ -161,8 +160,7 @@ def main() -> int:
     ]
     text = "\n".join(lines) + "\n"
     print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"cache-features-{time.strftime('%Y%m%d-%H%M')}.md").write_text(text)
+    write_measured(text, "cache-features")
     return 0
 
 

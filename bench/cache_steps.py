@@ -11,7 +11,6 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -19,7 +18,7 @@ import numpy as np
 from alti2v.features import split_head
 from alti2v.model import build_model
 from bench.flops import forward_flops, model_flops
-from bench.machine import markdown_header
+from bench.machine import markdown_header, write_measured
 
 
 def step_seconds(model: keras.Model, inputs: np.ndarray, targets: np.ndarray) -> float:
@@ -72,9 +71,7 @@ def main() -> int:
     ]
     text = header + "\n".join(lines) + "\n"
     print(text)
-    out = Path("bench/measured")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"cache-steps-{time.strftime('%Y%m%d-%H%M')}.md").write_text(text)
+    write_measured(text, "cache-steps")
     return 0
 
 

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.machine import markdown_header
+from bench.machine import markdown_header, write_measured
 from bench.weights import DEFAULT_WEIGHTS
 
 
@@ -27,7 +27,6 @@ def main() -> int:
     parser.add_argument("--isa", default="AVX2", help="ONEDNN_MAX_CPU_ISA ('' for the machine's)")
     parser.add_argument("--cores", type=int, default=0, help="pin to this many cores (0: all)")
     parser.add_argument("--work", type=Path, default=Path("bench/results/demo"))
-    parser.add_argument("--out", type=Path, default=Path("bench/measured"))
     parser.add_argument("demo_args", nargs="*", help="more arguments for alti2v.demo (after --)")
     args = parser.parse_args()
     environment = dict(os.environ, ONEDNN_MAX_CPU_ISA=args.isa)
@@ -47,8 +46,7 @@ def main() -> int:
         f"{header}exit {result.returncode}; wall {wall:.0f} s; load average after {load}\n\n"
         f"```\n{result.stdout}```\n"
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"demo-{variant}-{time.strftime('%Y%m%d-%H%M')}.txt").write_text(text)
+    write_measured(text, f"demo-{variant}", ".txt")
     print(text)
     if result.returncode:
         print(result.stderr[-3000:], file=sys.stderr)

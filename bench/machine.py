@@ -9,7 +9,10 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import time
+from pathlib import Path
 
+MEASURED = Path(__file__).resolve().parent / "measured"  # committed raw outputs
 # Environment variables that change which kernels run, so they belong with every timing.
 KERNEL_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "KERAS_BACKEND", "XLA_FLAGS", "TF_ENABLE_ONEDNN_OPTS")
 
@@ -44,3 +47,11 @@ def markdown_header(title: str, command: str) -> str:
         + "".join(f"- {name}: {value}\n" for name, value in machine.items())
         + "\n"
     )
+
+
+def write_measured(text: str, name: str, suffix: str = ".md", folder: Path = MEASURED) -> Path:
+    """Keep a run's raw output as `<folder>/<name>-<date>-<time><suffix>`; return its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{time.strftime('%Y%m%d-%H%M')}{suffix}"
+    path.write_text(text)
+    return path

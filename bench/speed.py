@@ -29,7 +29,7 @@ from alti2v.images import RESIZE_FILTERS, load_image
 from alti2v.layout import DataDir
 from alti2v.store import BuildSettings, build_dataset
 from alti2v.vocabulary import build_vocabulary
-from bench.machine import markdown_header
+from bench.machine import markdown_header, write_measured
 
 
 def timed(function, *args) -> float:
@@ -158,9 +158,7 @@ def main() -> int:
         )
     text = "\n".join(lines) + "\n\n```json\n" + json.dumps(results, indent=1) + "\n```\n"
     print(text)
-    out = Path("bench/measured")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"speed-{time.strftime('%Y%m%d-%H%M')}.md").write_text(text)
+    write_measured(text, "speed")
     return 0
 
 
