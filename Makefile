@@ -2,20 +2,27 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 SHARED_WEIGHTS := ../shared/weights/vgg16_imagenet_notop.weights.h5
-# The demo uses the offline copy of VGG16's ImageNet weights when it is there.
-DEMO_WEIGHTS := $(if $(wildcard $(SHARED_WEIGHTS)),$(SHARED_WEIGHTS),none)
+# The demo uses the offline copy of VGG16's ImageNet weights when it is there, else Keras'
+# download (with a clear message when offline).
+DEMO_WEIGHTS := $(if $(wildcard $(SHARED_WEIGHTS)),$(SHARED_WEIGHTS),imagenet)
 DEMO_DIR := data/demo
-DEMO_POSTS := 600
-DEMO_SAMPLES := 8
-DEMO_EPOCHS := 5
 
-.PHONY: install test lint demo bench clean
+.PHONY: install gpu-venv test lint demo bench clean
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+# A second venv for NVIDIA GPUs: Keras on JAX with CUDA 12 (KERAS_BACKEND=jax), no TensorFlow.
+GPU_VENV := .venv-gpu
+gpu-venv: $(GPU_VENV)/.installed
+
+$(GPU_VENV)/.installed: requirements-gpu.txt
+	python3 -m venv $(GPU_VENV)
+	$(GPU_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-gpu.txt
 	touch $@
 
 lint: install
@@ -28,15 +35,11 @@ test: lint
 # Synthetic illustrations (nothing downloaded), then the whole pipeline, then tags for held-out
 # samples shown beside their true tags.
 demo: install
-	$(PY) -m alti2v.synthetic --out $(DEMO_DIR)/imgs --count $(DEMO_POSTS) --seed 0
-	$(PY) -m alti2v.synthetic --out $(DEMO_DIR)/samples --count $(DEMO_SAMPLES) --seed 1
-	$(PY) alt_i2v.py --data-dir $(DEMO_DIR) --maeshori --build --train \
-		--epochs $(DEMO_EPOCHS) --weights $(DEMO_WEIGHTS)
-	$(PY) -m alti2v.demo --data-dir $(DEMO_DIR) --samples $(DEMO_DIR)/samples
+	$(PY) -m alti2v.demo --pipeline --data-dir $(DEMO_DIR) --weights $(DEMO_WEIGHTS)
 
 bench: install
 	$(PY) -m bench.speed
 	$(PY) -m bench.quality_grid --only default raw
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) bench/results
+	rm -rf $(VENV) $(GPU_VENV) $(DEMO_DIR) bench/results

@@ -46,6 +46,8 @@ SHARED_FLAGS = {
     "threshold_rule": ("eval", "pred"),
     "json": ("eval", "pred", "vec", "similar", "duplicates"),
     "sheet": ("pred", "similar"),
+    "cache_features": ("train",),
+    "mixed_precision": ("train", "pred"),
 }
 VECTOR_MODES = ("vec", "index", "similar", "duplicates")
 
@@ -204,6 +206,20 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[str, ...]]]
     )
     train.add_argument(
         "--fresh", action="store_true", help="discard existing checkpoints instead of resuming"
+    )
+
+    speed = parser.add_argument_group("speed (the architecture is the same either way)")
+    speed.add_argument(
+        "--cache-features",
+        action="store_true",
+        help="--train: compute the frozen layers' output once per image (float16, under "
+        "DATA_DIR/features) and train the other layers from it",
+    )
+    speed.add_argument(
+        "--mixed-precision",
+        action="store_true",
+        help="--train, --pred: compute in bfloat16, keep weights and loss in float32 "
+        "(for GPUs; a resumed run keeps its checkpoint's precision)",
     )
 
     distribute = parser.add_argument_group(
@@ -586,6 +602,12 @@ def run(args: argparse.Namespace, given: frozenset[str]) -> int:
 
     data = DataDir(args.data_dir)
     failures = 0  # inputs that could not be used; the run goes on without them
+    if args.train or args.pred:
+        from alti2v.device import describe_device, use_mixed_precision
+
+        if args.mixed_precision:
+            use_mixed_precision()
+        log.info("%s", describe_device())
     if args.maeshori:
         from alti2v.vocabulary import build_vocabulary
 
@@ -627,7 +649,8 @@ def run(args: argparse.Namespace, given: frozenset[str]) -> int:
             epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
             warmup_epochs=args.warmup_epochs, schedule=args.schedule, freeze=args.freeze,
             weights=args.weights, preprocess=args.preprocess, seed=args.seed,
-            checkpoint_minutes=args.checkpoint_minutes,
+            checkpoint_minutes=args.checkpoint_minutes, cache_features=args.cache_features,
+            mixed_precision=args.mixed_precision,
         )  # fmt: skip
         folder = train(
             data, config, fresh=args.fresh, quiet=args.quiet, given=given, cluster=cluster
@@ -642,12 +665,17 @@ def run(args: argparse.Namespace, given: frozenset[str]) -> int:
         from alti2v.captions import CaptionSettings
         from alti2v.inputs import find_inputs
         from alti2v.models import find_model, load_model
-        from alti2v.predict import device_line
         from alti2v.tagging import PredOptions, Thresholds, tag_collection
 
         folder = find_model(args.model, data.models)
         loaded = load_model(folder)
-        log.info("pred: model %s (%d tags), %s", folder, len(loaded.tags), device_line())
+        if args.mixed_precision:
+            from dataclasses import replace
+
+            from alti2v.device import mixed_precision_copy
+
+            loaded = replace(loaded, model=mixed_precision_copy(loaded.model))
+        log.info("pred: model %s (%d tags)", folder, len(loaded.tags))
         options = PredOptions(
             format=args.format, tags=args.tag_settings,
             thresholds=Thresholds(

@@ -169,7 +169,7 @@ class _TrainSplit:
                         data.db)  # fmt: skip
             return cls(None, [])
         db = open_db(data.db)
-        meta = read_meta(db) or {}
+        meta = read_meta(db, data.db) or {}
         if meta.get("vocab_hash") != vocab_hash:
             db.close()
             if required:

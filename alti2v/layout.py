@@ -60,6 +60,11 @@ class DataDir:
         return self.root / "dataset.ldb"
 
     @property
+    def features(self) -> Path:
+        """--cache-features: the frozen layers' output per record (alti2v/features.py)."""
+        return self.root / "features"
+
+    @property
     def training(self) -> Path:
         return self.root / "training"
 

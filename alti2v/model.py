@@ -25,7 +25,9 @@ def build_model(
     features = keras.layers.Flatten()(features)
     logits = keras.layers.Dense(num_tags)(features)
     # The original's Activation("linear") before the sigmoid does nothing; kept for fidelity.
-    outputs = keras.layers.Activation("sigmoid")(keras.layers.Activation("linear")(logits))
+    # The sigmoid stays float32 under mixed precision, so the loss sees float32 probabilities.
+    sigmoid = keras.layers.Activation("sigmoid", dtype="float32")
+    outputs = sigmoid(keras.layers.Activation("linear")(logits))
     model = keras.Model(inputs, outputs, name="alt_i2v")
     for layer in model.layers[:freeze]:
         layer.trainable = False

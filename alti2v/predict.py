@@ -12,7 +12,6 @@ unreadable file becomes a Prediction with an `error`, and every other image is s
 from __future__ import annotations
 
 import os
-import shutil
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -115,25 +114,3 @@ def _predict_batch(
             yield Prediction(image, error=str(pixels))
         else:
             yield Prediction(image, probabilities=next(rows))
-
-
-def device_line() -> str:
-    """Which backend and device run the model; when an NVIDIA GPU is present but unused, why."""
-    import keras
-
-    backend = keras.backend.backend()
-    devices = keras.distribution.list_devices()
-    line = f"{backend} backend on {', '.join(devices)}"
-    if any(device.startswith("gpu") for device in devices) or not _nvidia_gpu_present():
-        return line
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
-        return f"{line}; a GPU is present but CUDA_VISIBLE_DEVICES hides it"
-    return (
-        f"{line}; a GPU is present but this {backend} has no CUDA support "
-        "(KERAS_BACKEND=jax with jax[cuda12] installed uses it)"
-    )
-
-
-def _nvidia_gpu_present() -> bool:
-    gpus = Path("/proc/driver/nvidia/gpus")
-    return (gpus.is_dir() and any(gpus.iterdir())) or shutil.which("nvidia-smi") is not None

@@ -35,6 +35,7 @@ from alti2v.checkpoints import (
 )
 from alti2v.distribute import ONE_DEVICE, Cluster
 from alti2v.errors import PipelineError, one_line
+from alti2v.features import FeatureCache
 from alti2v.interrupt import StopOnCtrlC
 from alti2v.layout import DataDir, atomic_write_text
 from alti2v.metrics import summarize
@@ -70,6 +71,8 @@ class TrainConfig:
     checkpoint_minutes: float = defaults.CHECKPOINT_MINUTES
     image_size: int = defaults.IMAGE_SIZE  # taken from the dataset
     resize: str = defaults.RESIZE  # taken from the dataset
+    cache_features: bool = False  # a speed choice, not the model's: a resume may change it
+    mixed_precision: bool = False
 
 
 def train(
@@ -112,9 +115,15 @@ def train(
         contents = contents_hash(db)
         fingerprint = dataset_fingerprint(meta, train_keys, eval_keys, contents, config.preprocess)
         model, state, config = _start_or_resume(checkpoints, config, tags, fingerprint, given)
+        cache = None
+        if config.cache_features:
+            if cluster is not ONE_DEVICE:
+                raise TrainError("--cache-features and --distribute together are not supported")
+            cache = FeatureCache(data, db, model, config.freeze, config.preprocess)
+            cache.prepare(quiet)
         with StopOnCtrlC("stopping after this batch, with a checkpoint") as stop:
             trainer = _EpochTrainer(
-                reader, model, config, len(tags), checkpoints, quiet, stop, cluster
+                reader, model, config, len(tags), checkpoints, quiet, stop, cluster, cache
             )
             while state.epoch < config.epochs:
                 trainer.run_epoch(state, train_keys, eval_keys)
@@ -148,7 +157,9 @@ def _start_or_resume(
             f"vocab.txt ({len(tags)} tags); restore that vocabulary or train with --fresh"
         )
     # Architecture, optimizer and schedule come from the checkpoint; only --epochs may change.
-    resumed = replace(TrainConfig(**state.config), epochs=config.epochs)
+    resumed = replace(
+        TrainConfig(**state.config), epochs=config.epochs, cache_features=config.cache_features
+    )
     current = {**fingerprint, "preprocess": resumed.preprocess}
     state.dataset = check_same_dataset(checkpoint, state.dataset, current)
     warn_ignored_flags(checkpoint, config, resumed, given)
@@ -196,13 +207,19 @@ def _is_failed_download(error: Exception) -> bool:
 
 
 class _EpochTrainer:
-    def __init__(self, db, model, config: TrainConfig, num_tags, checkpoints, quiet, stop, cluster):
+    def __init__(
+        self, db, model, config: TrainConfig, num_tags, checkpoints, quiet, stop, cluster, cache
+    ):
         self.db, self.model, self.config = db, model, config
         self.num_tags, self.checkpoints, self.quiet = num_tags, checkpoints, quiet
-        self.stop, self.cluster = stop, cluster
+        self.stop, self.cluster, self.cache = stop, cluster, cache
+        # With cached features, fit() and predictions run the tail, whose layers are the model's.
+        self.trainee = cache.tail if cache else model
 
     def batches(self, keys: list[bytes]) -> PostBatches:
         config, share = self.config, self.cluster.local_share
+        if self.cache:
+            return self.cache.batches(keys, config.batch_size, self.num_tags)
         return PostBatches(
             self.db, keys, config.batch_size, self.num_tags, config.preprocess, share
         )
@@ -217,6 +234,9 @@ class _EpochTrainer:
         steps_per_epoch = math.ceil(len(order) / config.batch_size)
         if getattr(self.model, "optimizer", None) is None:  # a new model; resumed ones are compiled
             _compile(self.model, config, steps_per_epoch)
+        if getattr(self.trainee, "optimizer", None) is None:
+            # One optimizer for model and tail, so checkpoints hold its state.
+            self.trainee.compile(optimizer=self.model.optimizer, loss=self.model.loss)
         with tqdm(
             total=steps_per_epoch, initial=state.step, unit="batch", disable=self.quiet,
             desc=f"epoch {state.epoch + 1}/{config.epochs}",
@@ -228,7 +248,7 @@ class _EpochTrainer:
                 remaining = order[state.step * config.batch_size :]
                 # shuffle=False: fit() would otherwise reorder the batches, and a stop for a
                 # mid-epoch checkpoint would then not have trained the first `watch.batches`.
-                self.model.fit(
+                self.trainee.fit(
                     self.batches(remaining), epochs=1, verbose=0, shuffle=False, callbacks=[watch]
                 )
                 state.step += watch.batches
@@ -271,7 +291,7 @@ class _EpochTrainer:
         scores, targets = [], []
         for index in tqdm(range(len(batches)), desc="evaluating", unit="batch", disable=self.quiet):
             images, batch_targets = batches[index]
-            scores.append(self.cluster.gather(self.model.predict_on_batch(images)))
+            scores.append(self.cluster.gather(self.trainee.predict_on_batch(images)))
             targets.append(self.cluster.gather(batch_targets))
         count = len(eval_keys)  # the padding's scores are dropped
         return summarize(np.concatenate(scores)[:count], np.concatenate(targets)[:count])

@@ -1,50 +1,61 @@
-"""Where and when a benchmark ran: the header every raw result under `bench/measured/` starts with.
+"""What a measurement ran on, written beside every raw output under bench/measured/.
 
-    print(machine.header("Rate limiter"))   # title, date, command, CPU model and flags, load
-
-Timings on a shared machine mean little without the CPU, its flags (AVX2 or AVX-512 change
-TensorFlow's speed several-fold) and the load average while they were taken.
+Timings on a shared machine are only comparable within one run; this records enough (date, CPU
+model and flags, cores, load average, the environment that changes kernels) to judge them.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 import platform
 import shlex
 import sys
-from datetime import datetime, timezone
+import time
 from pathlib import Path
 
-CPUINFO = Path("/proc/cpuinfo")
+MEASURED = Path(__file__).resolve().parent / "measured"  # committed raw outputs
+# Environment variables that change which kernels run, so they belong with every timing.
+KERNEL_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "KERAS_BACKEND", "XLA_FLAGS", "TF_ENABLE_ONEDNN_OPTS")
 
 
-def cpu_field(name: str) -> str:
-    """The first `name : value` of /proc/cpuinfo, or what the platform module knows."""
+def cpuinfo_field(name: str) -> str:
     try:
-        lines = CPUINFO.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:  # not Linux
-        return platform.processor() or "unknown"
-    for line in lines:
-        key, _, value = line.partition(":")
-        if key.strip() == name:
-            return value.strip()
-    return "unknown"
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.split(":", 1)[0].strip() == name:
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
 
 
-def header(title: str) -> str:
-    """Markdown lines naming the run: title, UTC date, command, machine, load average."""
-    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
-    command = shlex.join([Path(sys.executable).name, *sys.orig_argv[1:]])
-    return "\n".join(
-        [
-            f"# {title}",
-            "",
-            f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC",
-            f"- command: `{command}`",
-            f"- CPU: {cpu_field('model name')}, {os.cpu_count()} logical cores; "
-            f"load average (1, 5, 15 min) at the start: {load}",
-            f"- CPU flags: {cpu_field('flags')}",
-            f"- Python {platform.python_version()} on {platform.system()} {platform.release()}",
-            "",
-        ]
+def describe_machine() -> dict:
+    flags = cpuinfo_field("flags").split()
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu_model": cpuinfo_field("model name") or platform.processor(),
+        "cpu_flags_simd": [flag for flag in flags if flag.startswith(("avx", "amx", "fma"))],
+        "cores_usable": len(os.sched_getaffinity(0)),
+        "load_average": [round(load, 2) for load in os.getloadavg()],
+        "environment": {name: os.environ[name] for name in KERNEL_VARIABLES if name in os.environ},
+    }
+
+
+def markdown_header(title: str, command: str | None = None) -> str:
+    """Markdown lines naming the run: title, command (default: this process's), machine."""
+    command = command or shlex.join([Path(sys.executable).name, *sys.orig_argv[1:]])
+    machine = describe_machine()
+    return (
+        f"# {title}\n\n`{command}`\n\n"
+        + "".join(f"- {name}: {value}\n" for name, value in machine.items())
+        + "\n"
     )
+
+
+def write_measured(text: str, name: str, suffix: str = ".md", folder: Path = MEASURED) -> Path:
+    """Keep a run's raw output as `<folder>/<name>-<date>-<time><suffix>`; return its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{time.strftime('%Y%m%d-%H%M')}{suffix}"
+    path.write_text(text)
+    return path

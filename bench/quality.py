@@ -26,10 +26,8 @@ from alti2v.layout import DataDir, iter_posts
 from alti2v.metrics import mean_average_precision, micro_f1
 from alti2v.store import BuildSettings, build_dataset
 from alti2v.vocabulary import build_vocabulary
+from bench.weights import DEFAULT_WEIGHTS
 
-SHARED_WEIGHTS = (
-    Path(__file__).resolve().parents[2] / "shared/weights/vgg16_imagenet_notop.weights.h5"
-)
 HELDOUT_SEED_OFFSET = 1  # the held-out posts come from another seed, so they are new scenes
 TRAIN_COUNT = 600  # synthetic posts to train on
 HELDOUT_COUNT = 200  # synthetic posts to score
@@ -51,7 +49,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=5, help="training epochs")
     parser.add_argument(
         "--weights",
-        default=str(SHARED_WEIGHTS) if SHARED_WEIGHTS.exists() else defaults.WEIGHTS,
+        default=DEFAULT_WEIGHTS,
         help="VGG16 weights",
     )
     parser.add_argument("--resize", default=defaults.RESIZE, help="resize filter at build")

@@ -78,7 +78,7 @@ def main() -> int:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), ArrivalLog)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    print(machine.header("Rate limiter: request spacing seen by a server on 127.0.0.1"))
+    print(machine.markdown_header("Rate limiter: request spacing seen by a server on 127.0.0.1"))
     print("| --rate | repeat | requests | achieved req/s | smallest gap (s) | largest gap (s) |")
     print("|---|---|---|---|---|---|")
     summary = []

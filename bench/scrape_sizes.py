@@ -48,7 +48,7 @@ def main() -> int:
         if post["file_ext"] == "jpg"
     ]
     quartiles = statistics.quantiles(jpeg_density, n=4)
-    print(machine.header("Bytes per post by --variant, from the API fixtures"))
+    print(machine.markdown_header("Bytes per post by --variant, from the API fixtures"))
     print(f"- posts: {len(posts)} ({', '.join(ANSWERS)}); JPEG originals: {len(jpeg_density)}")
     print(
         "- bytes per pixel of the JPEG originals, 25th / 50th / 75th percentile: "

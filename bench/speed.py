@@ -29,6 +29,7 @@ from alti2v.images import RESIZE_FILTERS, load_image
 from alti2v.layout import DataDir
 from alti2v.store import BuildSettings, build_dataset
 from alti2v.vocabulary import build_vocabulary
+from bench.machine import markdown_header, write_measured
 
 
 def timed(function, *args) -> float:
@@ -143,12 +144,23 @@ def main() -> int:
         results = [bench_decode(folder, args.images)]
         build_result, data = bench_build(folder, args.posts)
         results += [build_result, bench_pred(folder, args.images), bench_train(data, args.steps)]
-    print("| benchmark | ours | baseline | speed-up |\n|---|---|---|---|")
+    lines = [
+        markdown_header(
+            "Speed, each figure against a baseline of the same run", "python -m bench.speed"
+        ),
+        "| benchmark | ours | baseline | baseline time / ours |",
+        "|---|---|---|---|",
+    ]
     for result in results:
         ours, baseline = (value for key, value in result.items() if key.endswith("per_second"))
         unit = next(key for key in result if key.endswith("per_second")).split("_")[0]
-        print(f"| {result['benchmark']} | {ours} {unit}/s | {baseline} {unit}/s | "
-              f"{result['speedup']}x |")  # fmt: skip
+        lines.append(
+            f"| {result['benchmark']} | {ours} {unit}/s | {baseline} {unit}/s | "
+            f"{result['speedup']}x |"
+        )
+    text = "\n".join(lines) + "\n\n```json\n" + json.dumps(results, indent=1) + "\n```\n"
+    print(text)
+    write_measured(text, "speed")
     return 0
 
 

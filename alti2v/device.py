@@ -1,0 +1,104 @@
+"""Which backend and device run the model, and bfloat16 mixed precision (`--mixed-precision`).
+
+`describe_device()` is the start-up line of --train and --pred: "keras backend jax on 1 gpu
+(NVIDIA H100 80GB HBM3)". Asking a backend for its devices is backend-specific by nature; it is
+done here only, by name from a small table, so the rest of the code stays backend-neutral.
+
+Mixed precision computes in bfloat16 and keeps the weights, the last sigmoid and the loss in
+float32 (the model builder gives the sigmoid a float32 dtype).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import shutil
+from pathlib import Path
+
+import keras
+
+MIXED_POLICY = "mixed_bfloat16"
+
+
+def _jax_devices() -> list[tuple[str, str]]:
+    return [
+        (device.platform, device.device_kind) for device in importlib.import_module("jax").devices()
+    ]
+
+
+def _tensorflow_devices() -> list[tuple[str, str]]:
+    config = importlib.import_module("tensorflow").config
+    gpus = config.list_physical_devices("GPU")
+    if not gpus:
+        return [("cpu", "")]
+    return [
+        ("gpu", config.experimental.get_device_details(gpu).get("device_name", "")) for gpu in gpus
+    ]
+
+
+def _torch_devices() -> list[tuple[str, str]]:
+    cuda = importlib.import_module("torch").cuda
+    if not cuda.is_available():
+        return [("cpu", "")]
+    return [("gpu", cuda.get_device_name(index)) for index in range(cuda.device_count())]
+
+
+DEVICE_LISTERS = {"jax": _jax_devices, "tensorflow": _tensorflow_devices, "torch": _torch_devices}
+
+
+def describe_device() -> str:
+    """One line: the Keras backend, how many devices of which kind, and their name."""
+    backend = keras.backend.backend()
+    devices = DEVICE_LISTERS.get(backend, lambda: [("cpu", "")])()
+    kind, name = devices[0]
+    if kind == "cpu":
+        name = f"{_cpu_model()}, {os.cpu_count()} cores"
+    policy = keras.config.dtype_policy().name
+    unused = f"; {_why_gpu_unused(backend)}" if kind == "cpu" and _nvidia_gpu_present() else ""
+    return (
+        f"keras backend {backend} on {len(devices)} {kind} ({name}){unused}, dtype policy {policy}"
+    )
+
+
+def _why_gpu_unused(backend: str) -> str:
+    if os.environ.get("CUDA_VISIBLE_DEVICES") in ("", "-1"):
+        return "a GPU is present but CUDA_VISIBLE_DEVICES hides it"
+    return (
+        f"a GPU is present but this {backend} has no CUDA support "
+        "(make gpu-venv: KERAS_BACKEND=jax with jax[cuda12] uses it)"
+    )
+
+
+def _nvidia_gpu_present() -> bool:
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return (gpus.is_dir() and any(gpus.iterdir())) or shutil.which("nvidia-smi") is not None
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def use_mixed_precision() -> None:
+    """Models built after this compute in bfloat16 (weights stay float32)."""
+    keras.config.set_dtype_policy(MIXED_POLICY)
+
+
+def mixed_precision_copy(model: keras.Model) -> keras.Model:
+    """`model` (as saved, float32) rebuilt to compute in bfloat16 with the same weights; its
+    last layer (the sigmoid) stays float32."""
+
+    def recast(layer: keras.layers.Layer) -> keras.layers.Layer:
+        dtype = "float32" if layer is model.layers[-1] else MIXED_POLICY
+        return layer.__class__.from_config({**layer.get_config(), "dtype": dtype})
+
+    copy = keras.models.clone_model(model, clone_function=recast)
+    copy.set_weights(model.get_weights())
+    return copy

@@ -1,0 +1,168 @@
+"""--cache-features against training from pixels: same data, same seed, in one run.
+
+Builds --posts synthetic posts once, trains --epochs epochs from pixels and then from cached
+features on copies of the dataset, and compares seconds per epoch after the first (the cache is
+filled before the first), the whole run, and eval mAP per epoch. Also times reading the cached
+features from the memory-mapped .npy against the same float16 bytes stored in LevelDB (the two
+stores considered). Raw output: bench/measured/cache-features-<date>.md.
+
+    python -m bench.cache_features
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from alti2v import defaults, synthetic
+from alti2v.layout import DataDir
+from alti2v.store import BuildSettings, build_dataset, open_db, record_keys
+from alti2v.vocabulary import build_vocabulary
+from bench.machine import markdown_header, write_measured
+from bench.weights import DEFAULT_WEIGHTS
+
+READ_BATCH = 16
+
+
+def train_run(source: DataDir, folder: Path, cache_features: bool, args) -> dict:
+    from alti2v.train import TrainConfig, train
+
+    data = DataDir(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for name in ("vocab.txt", "vocab.json"):
+        shutil.copy2(source.root / name, folder / name)
+    shutil.copytree(source.db, data.db)
+    config = TrainConfig(
+        epochs=args.epochs, weights=args.weights, cache_features=cache_features, seed=args.seed
+    )
+    started = time.perf_counter()
+    train(data, config, quiet=True)
+    wall = time.perf_counter() - started
+    with (data.training / "history.csv").open(newline="") as handle:
+        history = [
+            {key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)
+        ]
+    return {"wall_seconds": wall, "history": history, "data": data}
+
+
+def read_speeds(data: DataDir, rounds: int) -> dict:
+    """Random batches of cached features: memory-mapped .npy vs LevelDB values, images/s."""
+    import plyvel
+
+    array = np.load(data.features / "train.npy", mmap_mode="r")
+    store = plyvel.DB(str(data.root / "features.ldb"), create_if_missing=True)
+    with store.write_batch() as batch:
+        for row in range(len(array)):
+            batch.put(f"features/{row:08d}".encode(), np.ascontiguousarray(array[row]).tobytes())
+    rng = np.random.default_rng(0)
+    seconds = {"npy memory map": [], "LevelDB": []}
+    for _ in range(rounds):
+        rows = rng.permutation(len(array))
+        started = time.perf_counter()
+        for start in range(0, len(rows), READ_BATCH):
+            array[np.sort(rows[start : start + READ_BATCH])].astype(np.float32)
+        seconds["npy memory map"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        for start in range(0, len(rows), READ_BATCH):
+            values = [
+                store.get(f"features/{row:08d}".encode())
+                for row in rows[start : start + READ_BATCH]
+            ]
+            np.stack([np.frombuffer(value, np.float16) for value in values]).astype(np.float32)
+        seconds["LevelDB"].append(time.perf_counter() - started)
+    store.close()
+    return {name: [len(array) / value for value in values] for name, values in seconds.items()}
+
+
+def spread(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    low, high = min(values), max(values)
+    return f"{statistics.median(values):.2f} (min {low:.2f}, max {high:.2f}, n={len(values)})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--posts", type=int, default=300, help="synthetic posts (20%% eval)")
+    parser.add_argument("--epochs", type=int, default=4, help="epochs of each run")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--weights",
+        default=DEFAULT_WEIGHTS,
+        help="VGG16 weights (the offline copy when present, else the Keras download)",
+    )
+    parser.add_argument("--work", type=Path, default=Path("bench/results/cache-features"))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    header = markdown_header(
+        "--cache-features vs training from pixels",
+        "python -m bench.cache_features " + " ".join(sys.argv[1:]),
+    )
+
+    source = DataDir(args.work / "source")
+    if not source.db.is_dir():
+        synthetic.generate(source.imgs, args.posts, seed=args.seed)
+        build_vocabulary(source, quiet=True)
+        build_dataset(source, BuildSettings(workers=1), quiet=True)
+    db = open_db(source.db)
+    counts = {split: len(record_keys(db, split)) for split in ("train", "eval")}
+    db.close()
+
+    pixels = train_run(source, args.work / "pixels", False, args)
+    cached = train_run(source, args.work / "cached", True, args)
+    reads = read_speeds(cached["data"], rounds=3)
+
+    def later(run: dict) -> list[float]:
+        return [row["seconds"] for row in run["history"][1:]]
+
+    ratios = [p / c for p, c in zip(later(pixels), later(cached), strict=True)]
+    lines = [
+        header,
+        f"{counts['train']} train and {counts['eval']} eval posts, batch {defaults.BATCH_SIZE}, "
+        f"{args.epochs} epochs, weights {Path(args.weights).name}.\n",
+        "| | from pixels | cached features | ratio |",
+        "|---|---|---|---|",
+        f"| training seconds per epoch after the first | {spread(later(pixels))} | "
+        f"{spread(later(cached))} | {spread(ratios)}x |",
+        f"| first epoch, training seconds | {pixels['history'][0]['seconds']:.1f} | "
+        f"{cached['history'][0]['seconds']:.1f} | |",
+        f"| whole --train call (cache fill, eval, checkpoints included), s | "
+        f"{pixels['wall_seconds']:.1f} | {cached['wall_seconds']:.1f} | "
+        f"{pixels['wall_seconds'] / cached['wall_seconds']:.2f}x |",
+        "",
+        "| epoch | eval mAP, pixels | eval mAP, cached | eval loss, pixels | eval loss, cached |",
+        "|---|---|---|---|---|",
+    ]
+    for mine, theirs in zip(pixels["history"], cached["history"], strict=True):
+        lines.append(
+            f"| {int(mine['epoch'])} | {mine['eval_map']:.4f} | {theirs['eval_map']:.4f} | "
+            f"{mine['eval_loss']:.4f} | {theirs['eval_loss']:.4f} |"
+        )
+    lines += ["", "Reading cached features, random batches of 16, images/s (3 passes):", ""]
+    lines += [f"- {name}: {spread(values)}" for name, values in reads.items()]
+    lines += [
+        "",
+        "Raw histories:",
+        "",
+        "```json",
+        json.dumps({"pixels": pixels["history"], "cached": cached["history"]}, indent=1),
+        "```",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    write_measured(text, "cache-features")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
