@@ -602,12 +602,10 @@ def run(args: argparse.Namespace, given: frozenset[str]) -> int:
 
     data = DataDir(args.data_dir)
     failures = 0  # inputs that could not be used; the run goes on without them
-    if args.train or args.pred:
-        from alti2v.device import describe_device, use_mixed_precision
+    if args.mixed_precision:
+        from alti2v.device import use_mixed_precision
 
-        if args.mixed_precision:
-            use_mixed_precision()
-        log.info("%s", describe_device())
+        use_mixed_precision()
     if args.maeshori:
         from alti2v.vocabulary import build_vocabulary
 
@@ -642,8 +640,9 @@ def run(args: argparse.Namespace, given: frozenset[str]) -> int:
         from alti2v.train import TrainConfig, train
 
         cluster = ONE_DEVICE
-        if args.distribute:
+        if args.distribute:  # before anything asks JAX for its devices
             cluster = start(args.coordinator, args.num_processes, args.process_id)
+        _log_device()
 
         config = TrainConfig(
             epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
@@ -667,6 +666,7 @@ def run(args: argparse.Namespace, given: frozenset[str]) -> int:
         from alti2v.models import find_model, load_model
         from alti2v.tagging import PredOptions, Thresholds, tag_collection
 
+        _log_device()
         folder = find_model(args.model, data.models)
         loaded = load_model(folder)
         if args.mixed_precision:
@@ -696,6 +696,12 @@ def run(args: argparse.Namespace, given: frozenset[str]) -> int:
     if args.vec or args.index or args.similar or args.duplicates:
         failures += _run_vectors(args, data)
     return EXIT_SOME_INPUTS_FAILED if failures else EXIT_OK
+
+
+def _log_device() -> None:
+    from alti2v.device import describe_device
+
+    log.info("%s", describe_device())
 
 
 def _counts(counts: dict[str, int]) -> str:
