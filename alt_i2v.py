@@ -356,7 +356,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, froze
     for name, modes in flag_modes.items():
         if name in given and not any(getattr(args, mode) for mode in modes):
             wanted = " or ".join(f"--{mode}" for mode in modes)
-            parser.error(f"--{name.replace('_', '-')}: only for {wanted}; add it or leave it out")
+            fix = wanted if len(modes) == 1 else "one of them"
+            parser.error(
+                f"--{name.replace('_', '-')}: only for {wanted}; add {fix} or leave it out"
+            )
     if args.top_k < 0:
         parser.error("--top-k must be 0 (all) or more")
     if args.freeze > VGG16_LAYERS:
