@@ -38,6 +38,7 @@ demo: install
 	$(PY) -m alti2v.demo --pipeline --data-dir $(DEMO_DIR) --weights $(DEMO_WEIGHTS)
 
 bench: install
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	$(PY) -m bench.speed
 	$(PY) -m bench.quality_grid --only default raw
 
