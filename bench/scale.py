@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from alti2v import synthetic
 from alti2v.batches import PostBatches
 from alti2v.images import load_image
 from alti2v.store import open_db, pack_record
+from bench.images import large_jpegs
 
 TAGS = 4096
 LABELS_PER_POST = 30  # about what a Danbooru post keeps out of a 4096-tag vocabulary
@@ -67,12 +67,7 @@ def spread(rates: list[float]) -> str:
 
 
 def measure_decode(folder: Path, count: int, repeats: int) -> list[float]:
-    paths = []
-    for index in range(count):
-        image, _, _ = synthetic.draw_post(5, index + 1)
-        path = folder / f"{index}.jpg"
-        image.convert("RGB").resize((1500, 2000)).save(path, quality=90)
-        paths.append(path)
+    paths = large_jpegs(folder, count, (1500, 2000), seed=5)
     return repeated(lambda: [load_image(path) for path in paths], count, repeats)
 
 

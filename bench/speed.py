@@ -29,6 +29,7 @@ from alti2v.images import RESIZE_FILTERS, load_image
 from alti2v.layout import DataDir
 from alti2v.store import BuildSettings, build_dataset
 from alti2v.vocabulary import build_vocabulary
+from bench.images import large_jpegs
 from bench.machine import markdown_header, write_measured
 
 
@@ -39,12 +40,7 @@ def timed(function, *args) -> float:
 
 
 def bench_decode(folder: Path, count: int) -> dict:
-    paths = []
-    for index in range(count):
-        image, _, _ = synthetic.draw_post(0, index + 1)
-        path = folder / f"large{index}.jpg"
-        image.convert("RGB").resize((2400, 1800)).save(path, quality=90)
-        paths.append(path)
+    paths = large_jpegs(folder, count, (2400, 1800), prefix="large")
 
     def ours():
         for path in paths:
