@@ -10,11 +10,8 @@ model adds:
 
 from __future__ import annotations
 
-import contextlib
-import sys
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -23,6 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from alti2v.errors import PipelineError
+from alti2v.weights import with_vgg16_weights
 
 MAX_ITERATIONS = 1000  # of each logistic regression's solver (lbfgs)
 
@@ -34,22 +32,16 @@ class BaselineError(PipelineError):
 def feature_extractor(image_size: int, weights: str) -> keras.Model:
     """VGG16 without its top, average-pooled over block5: (images, 512) features.
     `weights` is imagenet, none or a VGG16 no-top .weights.h5 path, as at --train."""
-    if weights not in ("imagenet", "none") and not Path(weights).is_file():
-        raise BaselineError(f"--weights {weights}: no such file; give imagenet, none or a path")
-    try:
-        # Keras announces downloads on stdout, which belongs to results.
-        with contextlib.redirect_stdout(sys.stderr):
-            return keras.applications.VGG16(
-                include_top=False,
-                weights=None if weights == "none" else weights,
-                input_shape=(image_size, image_size, 3),
-                pooling="avg",
-            )
-    except Exception as error:  # keras.utils.get_file raises a bare Exception when offline
-        raise BaselineError(
-            f"--weights {weights}: cannot load VGG16 for the approach-3 baseline ({error}); "
-            "give --weights PATH to a VGG16 no-top .weights.h5 file, or --weights none"
-        ) from None
+
+    def build(loaded: str | None) -> keras.Model:
+        return keras.applications.VGG16(
+            include_top=False,
+            weights=loaded,
+            input_shape=(image_size, image_size, 3),
+            pooling="avg",
+        )
+
+    return with_vgg16_weights(build, weights, BaselineError)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ import io
 import logging
 import math
 import shutil
-import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -34,7 +33,7 @@ from alti2v.checkpoints import (
     save_checkpoint,
 )
 from alti2v.distribute import ONE_DEVICE, Cluster
-from alti2v.errors import PipelineError, one_line
+from alti2v.errors import PipelineError
 from alti2v.features import FeatureCache
 from alti2v.interrupt import StopOnCtrlC
 from alti2v.layout import DataDir, atomic_write_text
@@ -44,6 +43,7 @@ from alti2v.models import export_model
 from alti2v.resume import check_same_dataset, dataset_fingerprint, warn_ignored_flags
 from alti2v.store import contents_hash, open_db, read_meta, record_keys
 from alti2v.vocabulary import load_vocabulary, load_vocabulary_meta, vocabulary_hash
+from alti2v.weights import with_vgg16_weights
 
 log = logging.getLogger(__name__)
 
@@ -178,32 +178,10 @@ def _start_or_resume(
 
 
 def _build(num_tags: int, config: TrainConfig) -> keras.Model:
-    if config.weights == "none":
-        return build_model(num_tags, config.image_size, None, config.freeze)
-    if config.weights != "imagenet" and not Path(config.weights).is_file():
-        raise TrainError(f"--weights {config.weights}: no such file; give imagenet, none or a path")
-    try:
-        # Keras announces downloads on stdout, which belongs to results.
-        with contextlib.redirect_stdout(sys.stderr):
-            return build_model(num_tags, config.image_size, config.weights, config.freeze)
-    except Exception as error:  # h5py and Keras raise OSError, ValueError, KeyError, Exception
-        cause = one_line(error)
-        if _is_failed_download(error):
-            raise TrainError(
-                f"cannot download VGG16's ImageNet weights ({cause}); check the connection, "
-                "or give --weights PATH to a VGG16 no-top .weights.h5 file, or --weights none"
-            ) from None
-        where = " (Keras keeps them in ~/.keras/models/)" if config.weights == "imagenet" else ""
-        raise TrainError(
-            f"--weights {config.weights}{where}: cannot load ({cause}); give a VGG16 no-top "
-            ".weights.h5 file (delete a damaged download to fetch it again), or --weights none"
-        ) from None
+    def build(weights: str | None) -> keras.Model:
+        return build_model(num_tags, config.image_size, weights, config.freeze)
 
-
-def _is_failed_download(error: Exception) -> bool:
-    # keras.utils.get_file turns HTTP and URL errors into a bare Exception with this text.
-    download_message = type(error) is Exception and str(error).startswith("URL fetch failure")
-    return download_message or isinstance(error, (ConnectionError, TimeoutError))
+    return with_vgg16_weights(build, config.weights, TrainError)
 
 
 class _EpochTrainer:
