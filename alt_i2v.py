@@ -13,9 +13,11 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from alti2v import defaults
+from alti2v.augment import parse_augment
 from alti2v.captions import CAPTION_MODES
 from alti2v.errors import (
     EXIT_CODES_HELP,
@@ -48,6 +50,7 @@ SHARED_FLAGS = {
     "sheet": ("pred", "similar"),
     "cache_features": ("train",),
     "mixed_precision": ("train", "pred"),
+    "tta": ("eval", "pred"),
 }
 VECTOR_MODES = ("vec", "index", "similar", "duplicates")
 
@@ -191,6 +194,51 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[str, ...]]]
         choices=sorted(PREPROCESSORS),
         default=defaults.PREPROCESS,
         help="model input: vgg (BGR, ImageNet mean removed) or raw 0-255 pixels",
+    )
+    train.add_argument(
+        "--augment",
+        type=_augment,
+        default=defaults.AUGMENT,
+        help="change each training image every epoch: none, or a comma list of flip "
+        "(mirror), crop (80-100%% of each side) and light (brightness, contrast +-20%%)",
+    )
+    train.add_argument(
+        "--dropout",
+        type=_fraction,
+        default=defaults.DROPOUT,
+        help="dropout rate before the last Dense (0: none, the original's network)",
+    )
+    train.add_argument(
+        "--weight-decay",
+        type=_non_negative_float,
+        default=defaults.WEIGHT_DECAY,
+        help="AdamW's decoupled weight decay (not on biases or BatchNormalization)",
+    )
+    train.add_argument(
+        "--backbone-lr-scale",
+        type=_probability,
+        default=defaults.BACKBONE_LR_SCALE,
+        help="learning rate of the unfrozen VGG16 blocks as a fraction of the new head's",
+    )
+    train.add_argument(
+        "--loss",
+        choices=defaults.LOSS_CHOICES,
+        default=defaults.LOSS,
+        help="bce: binary cross-entropy (the original's); asl: asymmetric loss, which "
+        "down-weights the many easy negatives",
+    )
+    train.add_argument(
+        "--label-smoothing",
+        type=_fraction,
+        default=defaults.LABEL_SMOOTHING,
+        help="bce's targets move this far towards 0.5",
+    )
+    train.add_argument(
+        "--patience",
+        type=_non_negative_int,
+        default=defaults.PATIENCE,
+        help="stop after this many epochs without a better eval mAP (0: train every epoch); "
+        "the best epoch is exported either way",
     )
     train.add_argument(
         "--seed",
@@ -369,6 +417,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, froze
             f"--image-size must be at least {MIN_IMAGE_SIZE} (VGG16 halves it five times), "
             f"got {args.image_size}"
         )
+    if args.loss != "bce" and args.label_smoothing:
+        parser.error("--label-smoothing is for --loss bce")
     if args.json:
         args.format = "json"
     if not args.caption_ext.startswith(".") or "/" in args.caption_ext:
@@ -408,6 +458,13 @@ def _add_pred_arguments(parser: argparse.ArgumentParser) -> list[argparse._Argum
     )
     inputs.add_argument(
         "--recursive", action="store_true", help="also tag images in subfolders of a folder"
+    )
+    inputs.add_argument(
+        "--tta",
+        choices=("none", "flip"),
+        default=defaults.TTA,
+        help="test-time augmentation (--pred, --eval): flip scores each image and its mirror "
+        "image and averages them, at twice the compute",
     )
     inputs.add_argument(
         "--decode-workers",
@@ -573,7 +630,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows every real default; switches and flags whose help states the default are left be."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        if action.default in (None, False):
+        if action.default is None or action.default is False:  # 0 and 0.0 are real defaults
             return action.help
         return super()._get_help_string(action)
 
@@ -597,6 +654,14 @@ _positive_float = _number(float, lambda value: value > 0, "above 0")
 _non_negative_float = _number(float, lambda value: value >= 0, "0 or more")
 _probability = _number(float, lambda value: 0 <= value <= 1, "in [0, 1]")
 _fraction = _number(float, lambda value: 0 <= value < 1, "in [0, 1)")
+
+
+def _augment(text: str) -> str:
+    try:
+        names = parse_augment(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--augment: ")) from None
+    return ",".join(names) or "none"
 
 
 def run(args: argparse.Namespace, given: frozenset[str]) -> int:
@@ -650,7 +715,10 @@ def run(args: argparse.Namespace, given: frozenset[str]) -> int:
         config = TrainConfig(
             epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
             warmup_epochs=args.warmup_epochs, schedule=args.schedule, freeze=args.freeze,
-            weights=args.weights, preprocess=args.preprocess, seed=args.seed,
+            weights=args.weights, preprocess=args.preprocess, augment=args.augment,
+            dropout=args.dropout, weight_decay=args.weight_decay,
+            backbone_lr_scale=args.backbone_lr_scale, loss=args.loss,
+            label_smoothing=args.label_smoothing, patience=args.patience, seed=args.seed,
             checkpoint_minutes=args.checkpoint_minutes, cache_features=args.cache_features,
             mixed_precision=args.mixed_precision,
         )  # fmt: skip
@@ -671,10 +739,8 @@ def run(args: argparse.Namespace, given: frozenset[str]) -> int:
 
         _log_device()
         folder = find_model(args.model, data.models)
-        loaded = load_model(folder)
+        loaded = replace(load_model(folder), tta=args.tta)
         if args.mixed_precision:
-            from dataclasses import replace
-
             from alti2v.device import mixed_precision_copy
 
             loaded = replace(loaded, model=mixed_precision_copy(loaded.model))
@@ -723,7 +789,8 @@ def _evaluate(data, args: argparse.Namespace) -> int:
     threshold = defaults.EVAL_THRESHOLD if args.threshold is None else args.threshold
     settings = Settings(args.threshold_rule, threshold, args.bootstrap, args.seed)
     options = EvalOptions(args.eval_dir, args.baseline_max, args.weights, settings, args.batch_size)
-    summary = evaluate(data, load_model(folder), folder, options, args.quiet)
+    loaded = replace(load_model(folder), tta=args.tta)
+    summary = evaluate(data, loaded, folder, options, args.quiet)
     print(json.dumps(summary) if args.json else summary_text(summary, data, folder))
     return unreadable(summary)
 

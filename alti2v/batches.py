@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import plyvel
 
+from alti2v.augment import Augmenter
 from alti2v.images import to_model_input
 from alti2v.store import unpack_record
 
@@ -67,7 +68,8 @@ class RecordReader:
 
 
 class PostBatches(keras.utils.PyDataset):
-    """(images, multi-hot targets) batches of `keys`, in the given order."""
+    """(images, multi-hot targets) batches of `keys`, in the given order; with `augment`, each
+    image changed as epoch `epoch`'s draw for its post says."""
 
     def __init__(
         self,
@@ -77,6 +79,8 @@ class PostBatches(keras.utils.PyDataset):
         num_tags: int,
         preprocess: str,
         share: Callable[[list[bytes]], list[bytes]] | None = None,
+        augment: Augmenter | None = None,
+        epoch: int = 0,
     ):
         # Two threads read and decode the next batches while the current one trains.
         super().__init__(workers=2, use_multiprocessing=False)
@@ -86,6 +90,8 @@ class PostBatches(keras.utils.PyDataset):
         self.num_tags = num_tags
         self.preprocess = preprocess
         self.share = share
+        self.augment = augment
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return math.ceil(len(self.keys) / self.batch_size)
@@ -96,5 +102,7 @@ class PostBatches(keras.utils.PyDataset):
             chosen = self.share(chosen)
         records = [unpack_record(self.db.get(key)) for key in chosen]
         images = np.stack([pixels for pixels, _ in records])
+        if self.augment is not None:
+            images = self.augment(images, chosen, self.epoch)
         targets = np.stack([multi_hot(labels, self.num_tags) for _, labels in records])
         return to_model_input(images, self.preprocess), targets

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import keras
 
+# Imported to register their classes with Keras: a checkpoint names its optimizer and loss.
+from alti2v import losses, optimizer  # noqa: F401
 from alti2v.atomic import TEMPORARY_PREFIX, publish_folder
 from alti2v.errors import PipelineError, one_line
 from alti2v.layout import MODEL_FILE, atomic_write_json
@@ -43,6 +45,7 @@ class TrainState:
     best_map: float | None = None
     best_checkpoint: str | None = None
     exported: str | None = None  # model folder written for this state, if any
+    seed_states: dict = field(default_factory=dict)  # layer name -> its SeedGenerator's state
     history: list[dict] = field(default_factory=list)
 
     @property
@@ -53,6 +56,7 @@ class TrainState:
 def save_checkpoint(folder: Path, model: keras.Model, state: TrainState) -> Path:
     """Commit `model` and `state` as a new checkpoint; keep only it and the best one."""
     final = folder / state.name
+    state.seed_states = _seed_states(model)
     with publish_folder(final) as temporary:
         model.save(temporary / MODEL_FILE)
         atomic_write_json(temporary / STATE_FILE, asdict(state))
@@ -60,6 +64,22 @@ def save_checkpoint(folder: Path, model: keras.Model, state: TrainState) -> Path
         if old.name not in (final.name, state.best_checkpoint):
             shutil.rmtree(old, onerror=_report_cleanup_failure)
     return final
+
+
+def _seed_states(model: keras.Model) -> dict[str, list[int]]:
+    # Keras saves no SeedGenerator state (Dropout's masks): the checkpoint keeps it, so a resumed
+    # run draws the masks an uninterrupted one would.
+    return {
+        layer.name: keras.ops.convert_to_numpy(layer.seed_generator.state).tolist()
+        for layer in model.layers
+        if getattr(layer, "seed_generator", None) is not None
+    }
+
+
+def restore_seed_states(model: keras.Model, state: TrainState) -> None:
+    for name, value in state.seed_states.items():
+        generator = model.get_layer(name).seed_generator
+        generator.state.assign(keras.ops.convert_to_tensor(value, generator.state.dtype))
 
 
 def _report_cleanup_failure(function, path: str, exc_info) -> None:

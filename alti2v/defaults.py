@@ -21,13 +21,22 @@ SCHEDULE = "constant"  # after warm-up: "constant" or "cosine" (decays to 0 at t
 FREEZE = 12  # layers of VGG16 kept frozen: input through block4_conv1 (the original's)
 WEIGHTS = "imagenet"  # VGG16 weights: imagenet, none, or a .weights.h5 path
 PREPROCESS = "vgg"  # model input: "vgg" (BGR, ImageNet mean removed) or "raw" 0-255 pixels
-SEED = 0  # shuffling and initialisation
+AUGMENT = "none"  # training-image changes: none or a comma list of flip, crop, light
+DROPOUT = 0.0  # dropout rate before the last Dense; 0 adds no layer (the original's network)
+WEIGHT_DECAY = 0.0  # AdamW's decoupled weight decay (times the learning rate per step)
+BACKBONE_LR_SCALE = 1.0  # learning rate of the unfrozen VGG16 blocks / the new head's
+LOSS = "bce"  # "bce" (binary cross-entropy, the original's) or "asl" (asymmetric loss)
+LOSS_CHOICES = ("bce", "asl")  # alti2v.losses.LOSSES, named here so --help needs no Keras
+LABEL_SMOOTHING = 0.0  # bce's targets move this far towards 0.5
+PATIENCE = 0  # stop after this many epochs without a better eval mAP; 0 trains every epoch
+SEED = 0  # shuffling, initialisation and augmentation
 CHECKPOINT_MINUTES = 30.0  # also checkpoint inside an epoch after this much training time
 
 # Prediction
 TOP_K = 30  # tags printed per image (the original's); 0 prints all
 THRESHOLD = 0.0  # tags below this probability are not printed (rule "constant")
 THRESHOLD_RULE = "constant"  # see alti2v/thresholds.py; the fitted rules need --eval's file
+TTA = "none"  # test-time augmentation at --pred and --eval: "none" or "flip" (2 passes)
 DECODE_WORKERS = 0  # image-decoding threads feeding --pred; 0 means one per CPU core
 FORMAT = "text"  # --pred output: text (the original's lines), json, csv, caption, sidecar
 SORT = "prob"  # tag order: by probability (highest first) or alphabetical

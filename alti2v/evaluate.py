@@ -264,7 +264,7 @@ def _score(posts, count, loaded, extractor, scratch: Path, options, quiet) -> Sc
         images = to_model_input(
             np.stack([post.pixels for post in batch]), loaded.info["preprocess"]
         )
-        scores[rows] = np.clip(loaded.model.predict_on_batch(images), 0, 1)
+        scores[rows] = np.clip(loaded.predict(images), 0, 1)
         if features is not None:
             features[rows] = extractor.predict_on_batch(images)
         for offset, post in enumerate(batch):

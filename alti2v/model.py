@@ -3,7 +3,9 @@
 VGG16 without its classifier sees a 150x150x3 image and gives a 4x4x512 map. The new head is
 BatchNormalization, Dense(2048, relu) applied at each of the 16 positions, Flatten, and
 Dense(num_tags) followed by linear and sigmoid activations. The first `freeze` layers of the
-model (input through block4_conv1 for 12) keep their weights.
+model (input through block4_conv1 for 12) keep their weights. `dropout` > 0 adds a Dropout
+before the last Dense, where the original's second version (alt_i2v_V2.py) put one; it acts
+only in training, so the network that tags is the same.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ def build_model(
     image_size: int = 150,
     weights: str | None = "imagenet",
     freeze: int = 12,
+    dropout: float = 0.0,
 ) -> keras.Model:
     """`weights` is "imagenet", None (random) or a path to VGG16 no-top `.weights.h5`."""
     inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
@@ -23,6 +26,8 @@ def build_model(
     features = keras.layers.BatchNormalization()(vgg.output)
     features = keras.layers.Dense(2048, activation="relu")(features)
     features = keras.layers.Flatten()(features)
+    if dropout:
+        features = keras.layers.Dropout(dropout)(features)
     logits = keras.layers.Dense(num_tags)(features)
     # The original's Activation("linear") before the sigmoid does nothing; kept for fidelity.
     # The sigmoid stays float32 under mixed precision, so the loss sees float32 probabilities.

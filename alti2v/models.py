@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from alti2v.atomic import publish_folder
 from alti2v.errors import PipelineError, one_line
@@ -31,6 +32,16 @@ class LoadedModel:
     tags: list[str]
     info: dict
     folder: Path
+    tta: str = "none"  # test-time augmentation at --pred and --eval: "none" or "flip"
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """(images, size, size, 3) model input -> (images, tags) float32 probabilities; with
+        tta "flip", the mean of the image's and its mirror image's."""
+        scores = np.asarray(self.model.predict_on_batch(batch), dtype=np.float32)
+        if self.tta == "flip":
+            mirrored = np.asarray(self.model.predict_on_batch(batch[:, :, ::-1]), np.float32)
+            scores = (scores + mirrored) / 2
+        return scores
 
 
 def export_model(models: Path, model: keras.Model, tags: list[str], info: dict) -> Path:

@@ -78,7 +78,7 @@ def decoded_batches(
 def predict_arrays(loaded: LoadedModel, pixels: np.ndarray) -> np.ndarray:
     """(images, size, size, 3) uint8 -> (images, tags) probabilities, in one forward pass."""
     batch = to_model_input(pixels, loaded.info["preprocess"])
-    return np.asarray(loaded.model.predict_on_batch(batch), dtype=np.float32)
+    return loaded.predict(batch)
 
 
 def _decode_ahead(

@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from alti2v import defaults
+from alti2v.augment import Augmenter, parse_augment
 from alti2v.batches import PostBatches, RecordReader, epoch_order
 from alti2v.checkpoints import (
     TrainState,
@@ -30,6 +31,7 @@ from alti2v.checkpoints import (
     load_checkpoint_model,
     load_state,
     record_state,
+    restore_seed_states,
     save_checkpoint,
 )
 from alti2v.distribute import ONE_DEVICE, Cluster
@@ -37,9 +39,11 @@ from alti2v.errors import PipelineError
 from alti2v.features import FeatureCache
 from alti2v.interrupt import StopOnCtrlC
 from alti2v.layout import DataDir, atomic_write_text
+from alti2v.losses import LOSSES
 from alti2v.metrics import summarize
 from alti2v.model import build_model
 from alti2v.models import export_model
+from alti2v.optimizer import TaggerAdamW
 from alti2v.resume import check_same_dataset, dataset_fingerprint, warn_ignored_flags
 from alti2v.store import contents_hash, open_db, read_meta, record_keys
 from alti2v.vocabulary import load_vocabulary, load_vocabulary_meta, vocabulary_hash
@@ -67,12 +71,25 @@ class TrainConfig:
     freeze: int = defaults.FREEZE
     weights: str = defaults.WEIGHTS
     preprocess: str = defaults.PREPROCESS
+    augment: str = defaults.AUGMENT
+    dropout: float = defaults.DROPOUT
+    weight_decay: float = defaults.WEIGHT_DECAY
+    backbone_lr_scale: float = defaults.BACKBONE_LR_SCALE
+    loss: str = defaults.LOSS
+    label_smoothing: float = defaults.LABEL_SMOOTHING
+    patience: int = defaults.PATIENCE
     seed: int = defaults.SEED
     checkpoint_minutes: float = defaults.CHECKPOINT_MINUTES
     image_size: int = defaults.IMAGE_SIZE  # taken from the dataset
     resize: str = defaults.RESIZE  # taken from the dataset
     cache_features: bool = False  # a speed choice, not the model's: a resume may change it
     mixed_precision: bool = False
+
+
+# The recipe of checkpoints written before these settings existed: a resume keeps training them
+# as they started.
+SEED_RECIPE = {"augment": "none", "dropout": 0.0, "weight_decay": 0.0, "backbone_lr_scale": 1.0,
+               "loss": "bce", "label_smoothing": 0.0, "patience": 0}  # fmt: skip
 
 
 def train(
@@ -119,13 +136,30 @@ def train(
         if config.cache_features:
             if cluster is not ONE_DEVICE:
                 raise TrainError("--cache-features and --distribute together are not supported")
+            if config.augment != "none":
+                log.warning(
+                    "--cache-features: trained without --augment %s (the cache holds the "
+                    "frozen layers' output for the unchanged images)",
+                    config.augment,
+                )
+                config = replace(config, augment="none")
+                state.config = asdict(config)
             cache = FeatureCache(data, db, model, config.freeze, config.preprocess)
             cache.prepare(quiet)
         with StopOnCtrlC("stopping after this batch, with a checkpoint") as stop:
             trainer = _EpochTrainer(
                 reader, model, config, len(tags), checkpoints, quiet, stop, cluster, cache
             )
+            if config.patience and not eval_keys:
+                log.warning("--patience: no eval split to watch; training all %d epochs",
+                            config.epochs)  # fmt: skip
             while state.epoch < config.epochs:
+                if _patience_spent(state, config.patience):
+                    log.info(
+                        "stopping early: eval mAP has not improved for %d epochs; the best, "
+                        "%.3f, is exported", config.patience, state.best_map,
+                    )  # fmt: skip
+                    break
                 trainer.run_epoch(state, train_keys, eval_keys)
                 cluster.on_first_process(
                     _write_history, data.training / "history.csv", state.history
@@ -158,7 +192,9 @@ def _start_or_resume(
         )
     # Architecture, optimizer and schedule come from the checkpoint; only --epochs may change.
     resumed = replace(
-        TrainConfig(**state.config), epochs=config.epochs, cache_features=config.cache_features
+        TrainConfig(**{**SEED_RECIPE, **state.config}),
+        epochs=config.epochs,
+        cache_features=config.cache_features,
     )
     current = {**fingerprint, "preprocess": resumed.preprocess}
     state.dataset = check_same_dataset(checkpoint, state.dataset, current)
@@ -174,12 +210,14 @@ def _start_or_resume(
         "resuming from %s: %d of %d epochs done, batch %d of the next",
         checkpoint, state.epoch, resumed.epochs, state.step,
     )  # fmt: skip
-    return load_checkpoint_model(checkpoint), state, resumed
+    model = load_checkpoint_model(checkpoint)
+    restore_seed_states(model, state)
+    return model, state, resumed
 
 
 def _build(num_tags: int, config: TrainConfig) -> keras.Model:
     def build(weights: str | None) -> keras.Model:
-        return build_model(num_tags, config.image_size, weights, config.freeze)
+        return build_model(num_tags, config.image_size, weights, config.freeze, config.dropout)
 
     return with_vgg16_weights(build, config.weights, TrainError)
 
@@ -193,14 +231,19 @@ class _EpochTrainer:
         self.stop, self.cluster, self.cache = stop, cluster, cache
         # With cached features, fit() and predictions run the tail, whose layers are the model's.
         self.trainee = cache.tail if cache else model
+        names = parse_augment(config.augment)
+        self.augment = Augmenter(names, config.seed) if names else None
 
-    def batches(self, keys: list[bytes]) -> PostBatches:
+    def batches(self, keys: list[bytes], epoch: int | None = None) -> PostBatches:
+        """Batches of `keys`; with `epoch`, training batches, augmented as that epoch's."""
         config, share = self.config, self.cluster.local_share
         if self.cache:
             return self.cache.batches(keys, config.batch_size, self.num_tags)
+        augment = self.augment if epoch is not None else None
         return PostBatches(
-            self.db, keys, config.batch_size, self.num_tags, config.preprocess, share
-        )
+            self.db, keys, config.batch_size, self.num_tags, config.preprocess, share,
+            augment, epoch or 0,
+        )  # fmt: skip
 
     def save_checkpoint(self, state: TrainState) -> None:
         self.cluster.on_first_process(save_checkpoint, self.checkpoints, self.model, state)
@@ -227,7 +270,11 @@ class _EpochTrainer:
                 # shuffle=False: fit() would otherwise reorder the batches, and a stop for a
                 # mid-epoch checkpoint would then not have trained the first `watch.batches`.
                 self.trainee.fit(
-                    self.batches(remaining), epochs=1, verbose=0, shuffle=False, callbacks=[watch]
+                    self.batches(remaining, state.epoch),
+                    epochs=1,
+                    verbose=0,
+                    shuffle=False,
+                    callbacks=[watch],
                 )
                 state.step += watch.batches
                 # Keras averages the loss over images, so weight each call by the images it saw.
@@ -287,7 +334,22 @@ def _compile(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> N
         decay_steps=max(total_steps - warmup_steps, 1),
         alpha=SCHEDULE_FLOOR[config.schedule],
     )
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="binary_crossentropy")
+    optimizer = TaggerAdamW(
+        learning_rate=schedule,
+        backbone_lr_scale=config.backbone_lr_scale,
+        weight_decay=config.weight_decay,
+    )
+    model.compile(optimizer=optimizer, loss=LOSSES[config.loss](config.label_smoothing))
+
+
+def _patience_spent(state: TrainState, patience: int) -> bool:
+    """True once `patience` epochs in a row have not beaten the best eval mAP (never without
+    an eval split, whose mAP is NaN)."""
+    scores = [row["eval_map"] for row in state.history]
+    if not patience or not scores or math.isnan(scores[-1]):
+        return False
+    best_epoch = scores.index(max(scores))
+    return len(scores) - 1 - best_epoch >= patience
 
 
 # Learning rate at the end of training, as a fraction of --learning-rate.

@@ -1,0 +1,34 @@
+"""The training optimizer: Adam with decoupled weight decay (AdamW), and a learning rate for
+the unfrozen VGG16 blocks that is a fraction of the new head's.
+
+The head starts from random weights and must move far; the VGG16 blocks start from ImageNet and
+need only adjusting, so `backbone_lr_scale` < 1 lets the head learn fast without tearing up
+what the blocks already know. Registered with Keras, so checkpoints restore it by name.
+"""
+
+from __future__ import annotations
+
+import keras
+
+BACKBONE_PREFIX = "block"  # VGG16's layers are block1_conv1 ... block5_pool
+NO_DECAY = ["bias", "gamma", "beta"]  # biases and BatchNormalization's scale and shift
+
+
+@keras.saving.register_keras_serializable(package="alti2v")
+class TaggerAdamW(keras.optimizers.AdamW):
+    def __init__(self, backbone_lr_scale: float = 1.0, weight_decay: float = 0.0, **kwargs):
+        super().__init__(weight_decay=weight_decay, **kwargs)
+        self.backbone_lr_scale = backbone_lr_scale
+        self.exclude_from_weight_decay(var_names=NO_DECAY)
+
+    def build(self, variables):
+        super().build(variables)
+        self._in_backbone = [variable.path.startswith(BACKBONE_PREFIX) for variable in variables]
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self._in_backbone[self._get_variable_index(variable)]:
+            learning_rate = learning_rate * self.backbone_lr_scale
+        super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "backbone_lr_scale": self.backbone_lr_scale}
