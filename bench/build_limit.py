@@ -6,7 +6,7 @@ their .txt and .json (bench/images.py), drawn once into bench/results/ and kept 
 
 - ours: alti2v.store.build_dataset with the default settings (all cores, JPEG draft decoding);
 - naive: one process that opens, fully decodes, resizes to 150x150, packs and puts each post
-  into LevelDB one at a time, as the original did.
+  into LevelDB one at a time, with LevelDB's default options (the issue's baseline).
 
 Peak memory: the building process's RSS high-water mark (getrusage) and, sampled every 20 ms,
 its anonymous part (heap); LevelDB reads its table files through mmap, and those pages count in
@@ -48,7 +48,7 @@ from bench.machine import markdown_header, write_measured
 def naive_build(data: DataDir) -> None:
     """The baseline: every post decoded in full and written on its own, in one process."""
     index = {tag: position for position, tag in enumerate(load_vocabulary(data.vocab))}
-    db = plyvel.DB(str(data.db), create_if_missing=True)  # LevelDB's defaults, as the original
+    db = plyvel.DB(str(data.db), create_if_missing=True)  # LevelDB's default options
     try:
         for post in iter_posts(data.imgs):
             labels = [index[tag] for tag in post.tags() if tag in index]

@@ -4,8 +4,9 @@
   of 10), at the start and at the end of the run; the higher is the machine's rate.
 - train: the real model (4096 tags, batch 16, random weights: speed does not depend on them),
   `--steps` training steps streamed from LevelDB (PostBatches, as --train reads) alternated
-  `--rounds` times with the same batches from memory. Images/s times the training FLOPs per
-  image (bench/flops.py) is the fraction of the matmul rate training reaches.
+  `--rounds` times with the same batches from memory, each step timed from the end of the one
+  before (so fit()'s set-up is left out). Images/s times the training FLOPs per image
+  (bench/flops.py) is the fraction of the matmul rate training reaches.
 - checkpoint: save_checkpoint of that model with its Adam state, against the training time of
   one epoch of `--epoch-posts` posts at the streamed rate, and against CHECKPOINT_MINUTES.
 - pred: `alt_i2v.py --pred IMAGE` as a user runs it, process start to the printed tags, next to
@@ -124,43 +125,14 @@ def bench_checkpoint(scratch: Path, model, saves: int) -> tuple[list[float], int
     return seconds, size
 
 
-def export_model(models: Path) -> Path:
-    from alti2v.model import build_model
-    from alti2v.models import export_model
-
-    tags = [f"tag_{index}" for index in range(NUM_TAGS)]
-    info = {"image_size": 150, "resize": "area", "preprocess": "vgg"}
-    return export_model(models, build_model(NUM_TAGS, weights=None), tags, info)
-
-
-def cli_cold_start(model: Path, image: Path) -> tuple[float, float]:
-    """(seconds to the printed tags, seconds to exit) of `alt_i2v.py --pred IMAGE`."""
-    command = [sys.executable, str(PROJECT_ROOT / "alt_i2v.py"), "--pred", str(image),
-               "--model", str(model), "--quiet"]  # fmt: skip
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, env=quiet_environment(), cwd=PROJECT_ROOT
-    )
-    process.stdout.readline()
-    printed = time.perf_counter() - started
-    process.stdout.read()
-    if process.wait() != 0:
-        raise RuntimeError(f"{command} failed")
-    return printed, time.perf_counter() - started
-
-
-def quiet_environment() -> dict[str, str]:
-    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-
-
 def cold_phases(model: Path, image: Path) -> dict[str, float]:
     """Seconds from process start to the end of each phase of one cold prediction."""
     command = [sys.executable, "-m", "bench.compute_limits", "--phases", str(model), str(image)]
     started = time.time()  # wall clock: the child's marks are time.time() too
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     output = subprocess.run(
-        command, check=True, capture_output=True, text=True, env=quiet_environment(),
-        cwd=PROJECT_ROOT,
-    ).stdout  # fmt: skip
+        command, check=True, capture_output=True, text=True, env=environment, cwd=PROJECT_ROOT
+    ).stdout
     marks = json.loads(output.splitlines()[-1])
     return {phase: mark - started for phase, mark in marks.items()}
 
@@ -217,6 +189,7 @@ def main() -> int:
     from bench.flops import model_flops
     from bench.images import DANBOORU_CACHE, danbooru_posts
     from bench.machine import markdown_header, write_measured
+    from bench.pred_speed import cli_run, export_small_model
 
     header = markdown_header(
         "Training, prediction and checkpoints against the machine's limits",
@@ -230,8 +203,9 @@ def main() -> int:
         flops = model_flops(model)
         saves, checkpoint_bytes = bench_checkpoint(scratch, model, args.saves)
         del model
-        exported = export_model(scratch / "models")
-        cold = [cli_cold_start(exported, images[0]) for _ in range(args.cold_starts)]
+        exported = export_small_model(scratch / "models", NUM_TAGS)
+        # (seconds to the printed tags, to exit) of `alt_i2v.py --pred IMAGE --quiet`
+        cold = [cli_run(exported, images[0]) for _ in range(args.cold_starts)]
         phases = cold_phases(exported, images[0])
         folder_rates, forward_rate = bench_folder(exported, images, 2)
     matmul_end = matmul_rate()
