@@ -40,6 +40,8 @@ demo: install
 bench: install
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	$(PY) -m bench.speed
+	$(PY) -m bench.build_limit
+	$(PY) -m bench.compute_limits
 	$(PY) -m bench.quality_grid --only default raw
 
 clean:

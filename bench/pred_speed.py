@@ -50,13 +50,13 @@ def make_images(folder: Path, count: int, seed: int = 5) -> list[Path]:
     return paths
 
 
-def export_small_model(models: Path) -> Path:
+def export_small_model(models: Path, num_tags: int = NUM_TAGS) -> Path:
     from alti2v.model import build_model
     from alti2v.models import export_model
 
-    tags = [f"tag_{index}" for index in range(NUM_TAGS)]
+    tags = [f"tag_{index}" for index in range(num_tags)]
     info = {"image_size": 150, "resize": "area", "preprocess": "vgg"}
-    return export_model(models, build_model(NUM_TAGS, weights=None), tags, info)
+    return export_model(models, build_model(num_tags, weights=None), tags, info)
 
 
 def one_at_a_time(loaded, paths: list[Path]) -> None:

@@ -79,6 +79,12 @@ def stored_records(data: DataDir) -> dict[bytes, tuple[np.ndarray, list[int]]]:
         db.close()
 
 
+def split_counts(records: dict[bytes, object]) -> dict[str, int]:
+    """The summary's num_train and num_eval as the records say (the build counts digests)."""
+    splits = [key.split(b"/")[0].decode() for key in records]
+    return {"num_train": splits.count("train"), "num_eval": splits.count("eval")}
+
+
 def expected_key(post_id: str, eval_fraction: float = SETTINGS.eval_fraction) -> bytes:
     return record_key(split_of(post_id, eval_fraction), post_id)
 
@@ -204,6 +210,7 @@ def test_changed_eval_fraction_moves_records_without_decoding(data: DataDir, mon
         0,
     )
     records = stored_records(data)
+    assert {name: summary[name] for name in ("num_train", "num_eval")} == split_counts(records)
     # Every post in exactly one split, the new one, with the same record as before.
     assert set(records) == {expected_key(post_id, 0.5) for post_id in post_ids}
     for post_id in post_ids:
@@ -231,6 +238,7 @@ def test_build_reconciles_the_database_with_imgs(data: DataDir) -> None:
     assert summary["unchanged"] == POST_COUNT - 5
     assert summary["skipped"] == {"no image": 1, "no vocabulary tag": 1}
     records = stored_records(data)
+    assert {name: summary[name] for name in ("num_train", "num_eval")} == split_counts(records)
     assert {key.decode().split("/")[1] for key in records} == {
         str(post_id) for post_id in range(3, POST_COUNT + 1) if post_id != 5
     }
