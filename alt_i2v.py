@@ -221,6 +221,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[str, ...]]]
         help="learning rate of the unfrozen VGG16 blocks as a fraction of the new head's",
     )
     train.add_argument(
+        "--head-epochs",
+        type=_non_negative_float,
+        default=defaults.HEAD_EPOCHS,
+        help="epochs at the start in which only the new head learns; the VGG16 blocks wait",
+    )
+    train.add_argument(
         "--loss",
         choices=defaults.LOSS_CHOICES,
         default=defaults.LOSS,
@@ -717,7 +723,7 @@ def run(args: argparse.Namespace, given: frozenset[str]) -> int:
             warmup_epochs=args.warmup_epochs, schedule=args.schedule, freeze=args.freeze,
             weights=args.weights, preprocess=args.preprocess, augment=args.augment,
             dropout=args.dropout, weight_decay=args.weight_decay,
-            backbone_lr_scale=args.backbone_lr_scale, loss=args.loss,
+            backbone_lr_scale=args.backbone_lr_scale, head_epochs=args.head_epochs, loss=args.loss,
             label_smoothing=args.label_smoothing, patience=args.patience, seed=args.seed,
             checkpoint_minutes=args.checkpoint_minutes, cache_features=args.cache_features,
             mixed_precision=args.mixed_precision,

@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from alti2v import defaults, synthetic
@@ -25,7 +26,9 @@ from alti2v.layout import iter_posts
 POSTS = 450  # synthetic training posts (20% of them held out as the eval split)
 SAMPLES = 8  # further posts, from another seed, tagged at the end
 EPOCHS = 4
-TRAIN_FLAGS = ("--cache-features",)
+# Fast on a slow CPU: the frozen layers run once per image. The cache holds the unchanged
+# images' features, so the demo trains without --augment (at some cost in quality).
+TRAIN_FLAGS = ("--cache-features", "--augment", "none")
 SAMPLE_SEED_OFFSET = 1  # the samples are new scenes, not copies of training posts
 
 
@@ -49,7 +52,7 @@ def show_tags(data_dir: Path, samples: Path, threshold: float) -> None:
     from alti2v.tagging import sheet_cell
 
     folder = find_model(None, data_dir / "models")
-    loaded = load_model(folder)
+    loaded = replace(load_model(folder), tta=defaults.TTA)  # as --pred tags them
     posts = [post for post in iter_posts(samples) if post.image]
     print(f"model {folder}: {len(loaded.tags)} tags; tags with prob >= {threshold} shown")
     images = [InputImage(post.image, samples) for post in posts]

@@ -140,7 +140,7 @@ def _judge_and_write(data, files, loaded, model_folder, scored, train_counts, op
                     options.settings)
         for name, scores in scored.scores.items()
     }  # fmt: skip
-    summary = _summary(judgements, scored, model_folder, options)
+    summary = _summary(judgements, scored, model_folder, options, loaded.tta)
     _save_thresholds(model_folder, judgements["model"], vocabulary_hash(tags), summary)
     _write_per_tag(files, tags, categories, train_counts, judgements)
     atomic_write_json(files.summary, summary)
@@ -331,7 +331,9 @@ def _memmap(path: Path, dtype, shape: tuple[int, int]) -> np.ndarray:
     return np.memmap(path, dtype=dtype, mode="w+", shape=(max(shape[0], 1), shape[1]))
 
 
-def _summary(judgements: dict[str, Judgement], scored: Scored, model_folder: Path, options) -> dict:
+def _summary(
+    judgements: dict[str, Judgement], scored: Scored, model_folder: Path, options, tta: str
+) -> dict:
     return {
         "model_folder": str(model_folder),
         "posts": str(options.eval_dir) if options.eval_dir else "eval split of the dataset",
@@ -342,6 +344,7 @@ def _summary(judgements: dict[str, Judgement], scored: Scored, model_folder: Pat
             "bootstrap": options.settings.bootstrap,
             "seed": options.settings.seed,
             "baseline_max": options.baseline_max,
+            "tta": tta,
         },
         **{name: judgement.summary for name, judgement in judgements.items()},
     }

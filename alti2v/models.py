@@ -32,7 +32,9 @@ class LoadedModel:
     tags: list[str]
     info: dict
     folder: Path
-    tta: str = "none"  # test-time augmentation at --pred and --eval: "none" or "flip"
+    # Test-time augmentation: "none" (one forward pass) or "flip"; the CLI's default is
+    # defaults.TTA.
+    tta: str = "none"
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """(images, size, size, 3) model input -> (images, tags) float32 probabilities; with

@@ -3,7 +3,9 @@ the unfrozen VGG16 blocks that is a fraction of the new head's.
 
 The head starts from random weights and must move far; the VGG16 blocks start from ImageNet and
 need only adjusting, so `backbone_lr_scale` < 1 lets the head learn fast without tearing up
-what the blocks already know. Registered with Keras, so checkpoints restore it by name.
+what the blocks already know, and for the first `head_steps` steps only the head learns (the
+blocks never see the gradients of a random head). Registered with Keras, so checkpoints restore
+it by name.
 """
 
 from __future__ import annotations
@@ -16,9 +18,16 @@ NO_DECAY = ["bias", "gamma", "beta"]  # biases and BatchNormalization's scale an
 
 @keras.saving.register_keras_serializable(package="alti2v")
 class TaggerAdamW(keras.optimizers.AdamW):
-    def __init__(self, backbone_lr_scale: float = 1.0, weight_decay: float = 0.0, **kwargs):
+    def __init__(
+        self,
+        backbone_lr_scale: float = 1.0,
+        head_steps: int = 0,
+        weight_decay: float = 0.0,
+        **kwargs,
+    ):
         super().__init__(weight_decay=weight_decay, **kwargs)
         self.backbone_lr_scale = backbone_lr_scale
+        self.head_steps = head_steps
         self.exclude_from_weight_decay(var_names=NO_DECAY)
 
     def build(self, variables):
@@ -27,8 +36,13 @@ class TaggerAdamW(keras.optimizers.AdamW):
 
     def update_step(self, gradient, variable, learning_rate):
         if self._in_backbone[self._get_variable_index(variable)]:
-            learning_rate = learning_rate * self.backbone_lr_scale
+            moving = keras.ops.cast(self.iterations >= self.head_steps, learning_rate.dtype)
+            learning_rate = learning_rate * self.backbone_lr_scale * moving
         super().update_step(gradient, variable, learning_rate)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "backbone_lr_scale": self.backbone_lr_scale}
+        return {
+            **super().get_config(),
+            "backbone_lr_scale": self.backbone_lr_scale,
+            "head_steps": self.head_steps,
+        }

@@ -75,6 +75,7 @@ class TrainConfig:
     dropout: float = defaults.DROPOUT
     weight_decay: float = defaults.WEIGHT_DECAY
     backbone_lr_scale: float = defaults.BACKBONE_LR_SCALE
+    head_epochs: float = defaults.HEAD_EPOCHS
     loss: str = defaults.LOSS
     label_smoothing: float = defaults.LABEL_SMOOTHING
     patience: int = defaults.PATIENCE
@@ -88,8 +89,10 @@ class TrainConfig:
 
 # The recipe of checkpoints written before these settings existed: a resume keeps training them
 # as they started.
-SEED_RECIPE = {"augment": "none", "dropout": 0.0, "weight_decay": 0.0, "backbone_lr_scale": 1.0,
-               "loss": "bce", "label_smoothing": 0.0, "patience": 0}  # fmt: skip
+SEED_RECIPE = {
+    "augment": "none", "dropout": 0.0, "weight_decay": 0.0, "backbone_lr_scale": 1.0,
+    "head_epochs": 0.0, "loss": "bce", "label_smoothing": 0.0, "patience": 0,
+}  # fmt: skip
 
 
 def train(
@@ -337,6 +340,7 @@ def _compile(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> N
     optimizer = TaggerAdamW(
         learning_rate=schedule,
         backbone_lr_scale=config.backbone_lr_scale,
+        head_steps=round(config.head_epochs * steps_per_epoch),
         weight_decay=config.weight_decay,
     )
     model.compile(optimizer=optimizer, loss=LOSSES[config.loss](config.label_smoothing))

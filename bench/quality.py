@@ -67,6 +67,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--dropout", type=float, default=defaults.DROPOUT)
     parser.add_argument("--weight-decay", type=float, default=defaults.WEIGHT_DECAY)
     parser.add_argument("--backbone-lr-scale", type=float, default=defaults.BACKBONE_LR_SCALE)
+    parser.add_argument("--head-epochs", type=float, default=defaults.HEAD_EPOCHS)
     parser.add_argument("--loss", default=defaults.LOSS)
     parser.add_argument("--label-smoothing", type=float, default=defaults.LABEL_SMOOTHING)
     parser.add_argument("--patience", type=int, default=defaults.PATIENCE)

@@ -4,7 +4,8 @@ the tag's positives, what its misses were scored as instead, and a sheet of its 
 For each of the --count tags with the lowest AP it prints: training and held-out positives, the
 model's and approach 3's AP, and the true tag most over-represented among its false alarms
 (what the model takes for it). The sheet shows, per tag, the positives scored lowest and the
-negatives scored highest, each with the model's top tags (green: true, red: false).
+negatives scored highest, each with the model's top tags (green: true, red: false). Scores
+use --pred's default test-time augmentation.
 
     python -m bench.quality --work bench/results/quality        # trains the model
     python -m bench.worst_tags --work bench/results/quality --sheet bench/measured/worst.png
@@ -14,12 +15,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from alti2v import defaults
 from alti2v.metrics import average_precision
 from alti2v.sheet import SheetCell, SheetLine, render_sheet
+from bench.machine import markdown_header, write_measured
 from bench.quality import approach3_scores, labelled_posts
 from bench.weights import DEFAULT_WEIGHTS
 
@@ -40,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     from alti2v.predict import predict_images
 
     cache = args.work.parent / f"quality-images-seed{args.seed}"
-    loaded = load_model(find_model(None, args.work / "models"))
+    loaded = replace(load_model(find_model(None, args.work / "models")), tta=defaults.TTA)
     tags = loaded.tags
     paths, targets = labelled_posts(cache / "heldout", tags)
     _, train_targets = labelled_posts(cache / "train", tags)
@@ -51,9 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     present = [tag for tag in range(len(tags)) if targets[:, tag].any()]
     model_ap = {tag: average_precision(scores[:, tag], targets[:, tag]) for tag in present}
     worst = sorted(present, key=model_ap.get)[: args.count]
-    print("| tag | train positives | held-out positives | AP | approach 3 AP "
-          "| its false alarms are often |")  # fmt: skip
-    print("|---|---|---|---|---|---|")
+    lines = [
+        markdown_header("The worst tags of a bench/quality.py model"),
+        "| tag | train positives | held-out positives | AP | approach 3 AP "
+        "| its false alarms are often |",
+        "|---|---|---|---|---|---|",
+    ]
     cells = []
     for tag in worst:
         positives = np.flatnonzero(targets[:, tag])
@@ -61,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         missed = positives[np.argsort(scores[positives, tag])][:EXAMPLES]
         alarms = negatives[np.argsort(-scores[negatives, tag])][:EXAMPLES]
         look_alike = confused_with(tag, scores, targets, tags)
-        print(
+        lines.append(
             f"| {tags[tag]} | {int(train_targets[:, tag].sum())} | {len(positives)} "
             f"| {model_ap[tag]:.2f} | {average_precision(baseline[:, tag], targets[:, tag]):.2f} "
             f"| {look_alike or '-'} |"
@@ -71,7 +78,10 @@ def main(argv: list[str] | None = None) -> int:
             lines = top_lines(scores[post], targets[post], tags)
             cells.append(SheetCell(Path(paths[post]), title, lines))
     render_sheet(cells, args.sheet, columns=2 * EXAMPLES, thumb=200)
-    print(f"\nsheet: {args.sheet}")
+    lines.append(f"\nSheet of their misses: `{args.sheet}`")
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    print(f"raw output: {write_measured(text, 'worst-tags')}", file=sys.stderr)
     return 0
 
 

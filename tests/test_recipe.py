@@ -86,16 +86,30 @@ def test_backbone_learns_at_its_fraction_of_the_heads_rate() -> None:
                      "dense/kernel": True, "dense/bias": True}  # fmt: skip
 
 
+def test_backbone_waits_for_the_head_steps() -> None:
+    keras.utils.set_random_seed(0)
+    model = two_layer_model()
+    model.compile(optimizer=TaggerAdamW(learning_rate=0.1, head_steps=1), loss="mse")
+    backbone = model.get_layer("block5_conv1").kernel
+    before = backbone.numpy().copy()
+    model.train_on_batch(np.ones((8, 4)), np.zeros((8, 2)))
+    np.testing.assert_array_equal(backbone.numpy(), before)
+    model.train_on_batch(np.ones((8, 4)), np.zeros((8, 2)))
+    assert not np.allclose(backbone.numpy(), before)
+
+
 def test_optimizer_and_loss_survive_a_saved_model(tmp_path: Path) -> None:
     model = two_layer_model()
     model.compile(
-        optimizer=TaggerAdamW(learning_rate=0.01, backbone_lr_scale=0.25, weight_decay=0.1),
+        optimizer=TaggerAdamW(
+            learning_rate=0.01, backbone_lr_scale=0.25, head_steps=3, weight_decay=0.1
+        ),
         loss=AsymmetricLoss(gamma_negative=2.0),
     )
     model.train_on_batch(np.ones((8, 4)), np.zeros((8, 2)))
     model.save(tmp_path / "model.keras")
     loaded = keras.models.load_model(tmp_path / "model.keras")
-    assert loaded.optimizer.backbone_lr_scale == 0.25
+    assert (loaded.optimizer.backbone_lr_scale, loaded.optimizer.head_steps) == (0.25, 3)
     assert float(loaded.optimizer.weight_decay) == pytest.approx(0.1)
     assert loaded.loss.gamma_negative == 2.0
     assert int(loaded.optimizer.iterations.numpy()) == 1
