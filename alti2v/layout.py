@@ -8,6 +8,7 @@ outputs only through this module, so the layout is written down once.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,7 +222,13 @@ def find_image(imgs: Path, stem: str) -> Path | None:
 
 def iter_posts(imgs: Path) -> Iterator[Post]:
     """Every `<stem>.txt` in `imgs`, sorted by stem (numerically where stems are numbers)."""
-    stems = sorted((path.stem for path in imgs.glob("*.txt")), key=_stem_order)
+    if not imgs.is_dir():
+        return
+    # The sort holds every stem (tens of bytes a post; --build streams the rest), but not a
+    # directory entry and a Path for each of the folder's files, as Path.glob would.
+    with os.scandir(imgs) as entries:
+        names = (os.path.splitext(entry.name) for entry in entries)
+        stems = sorted((stem for stem, extension in names if extension == ".txt"), key=_stem_order)
     for stem in stems:
         yield Post(stem, find_image(imgs, stem), imgs / f"{stem}.txt", imgs / f"{stem}.json")
 

@@ -11,6 +11,9 @@ vocabulary tag are removed, changed ones packed again, and ones moved to the oth
 new --eval-fraction moved without decoding. Writes go in LevelDB write batches, each atomic and
 holding all of one post's changes, so a killed build leaves only whole records, never a post in
 both splits, and the next run does just what is left.
+
+The build streams: it checks and packs CHUNK_POSTS posts at a time, then removes the records of
+posts gone from imgs/ in one pass over the digests, so its memory does not grow with the posts.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ import os
 import shutil
 import signal
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import msgpack
@@ -53,6 +57,10 @@ RESET_FIELDS = ("format", "vocab_hash", "num_tags", "image_size", "resize", "max
 FAILED_INPUTS = frozenset({"no image", "unreadable", "oversized", "missing", TAGS_NOT_UTF8})
 WRITE_BATCH_POSTS = 64  # posts per atomic LevelDB write: the most a kill can make us redo
 MIN_POSTS_FOR_POOL = 64  # fewer are decoded in-process: starting workers costs about a second
+# Posts checked, then decoded and stored, at a time: the build holds one chunk's plans (about
+# 4 KB a post: paths, labels, digest) and at most its decoded pixels (67 KB a post, when LevelDB
+# writes slower than the workers decode) whatever the number of posts.
+CHUNK_POSTS = 64
 
 
 class StoreError(PipelineError):
@@ -116,16 +124,27 @@ def read_meta(db: plyvel.DB, path: Path) -> dict | None:
 
 
 @dataclass
-class _Plan:
-    """What a build does to reconcile the database with imgs/."""
+class _Counts:
+    """What a build did, counted as it streams."""
 
-    # (split, post, label indices, digest) of each post to decode and store
-    pack: list[tuple[str, Post, list[int], str]] = field(default_factory=list)
-    move: list[tuple[str, str, str, str]] = field(default_factory=list)  # id, from, to, digest
-    remove: set[str] = field(default_factory=set)  # post ids
+    packed: int = 0
+    repacked: int = 0
+    moved: int = 0
+    removed: int = 0
     unchanged: int = 0
-    repack: set[str] = field(default_factory=set)  # post ids of `pack` that had a record
     bad_json: int = 0  # posts kept without a rating: their .json is unreadable
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class _ToPack:
+    """A post to decode and store, and whether it replaces a record."""
+
+    split: str
+    post: Post
+    labels: list[int]
+    digest: str
+    had_record: bool
 
 
 def build_dataset(data: DataDir, settings: BuildSettings, quiet: bool = False) -> dict:
@@ -146,93 +165,121 @@ def build_dataset(data: DataDir, settings: BuildSettings, quiet: bool = False) -
     }
     _reset_if_stale(data.db, wanted_meta)
     db = open_db(data.db, create=True)
-    skipped: Counter[str] = Counter()
+    counts = _Counts()
     try:
         # Until the build ends, --train refuses the database: it may hold both old and new.
         db.put(META_KEY, json.dumps({**wanted_meta, "complete": False}).encode())
-        plan = _plan(db, data, index, filter_tag, settings, skipped, quiet)
-        _remove_and_move(db, plan)
-        packed = _pack(db, plan, settings, skipped, quiet)
-        # A changed post that no longer decodes loses its old record too.
-        removed = len(plan.remove) + len(plan.repack - packed)
+        with (
+            tqdm(desc="checking", unit=" posts", disable=quiet) as checking,
+            tqdm(total=0, desc="packing", unit=" img", disable=quiet) as packing,
+            _Decoder(settings) as decoder,
+            _Batches(db) as batches,
+        ):
+            for posts in _chunks(iter_posts(data.imgs), CHUNK_POSTS):
+                checking.update(len(posts))
+                to_pack = _check(db, batches, posts, index, filter_tag, settings, counts)
+                packing.total += len(to_pack)
+                packing.refresh()
+                decoded = decoder.decode([item.post.image for item in to_pack])
+                _store(batches, to_pack, decoded, counts, packing)
+        # After the batches above are written, so the pass sees what this build removed.
+        _remove_vanished(db, data.imgs, counts)
         split_counts = count_records(db)
         db.put(META_KEY, json.dumps({**wanted_meta, "complete": True}).encode())
     finally:
         db.close()
     return {
-        "packed": len(packed - plan.repack),
-        "repacked": len(packed & plan.repack),
-        "moved": len(plan.move),
-        "removed": removed,
-        "unchanged": plan.unchanged,
-        "skipped": dict(skipped),
-        "bad_json": plan.bad_json,
-        "failed": plan.bad_json + sum(skipped[reason] for reason in FAILED_INPUTS),
+        "packed": counts.packed,
+        "repacked": counts.repacked,
+        "moved": counts.moved,
+        "removed": counts.removed,
+        "unchanged": counts.unchanged,
+        "skipped": dict(counts.skipped),
+        "bad_json": counts.bad_json,
+        "failed": counts.bad_json + sum(counts.skipped[reason] for reason in FAILED_INPUTS),
         **{f"num_{split}": split_counts[split] for split in SPLITS},
     }
 
 
-def _plan(
-    db, data: DataDir, index: dict, filter_tag, settings: BuildSettings, skipped, quiet: bool
-) -> _Plan:
-    """Compare imgs/ with the records; reads only keys and the small digests, never a record."""
-    stored = {
-        key.removeprefix(DIGEST_PREFIX).decode(): value.decode().split(" ")
-        for key, value in db.iterator(prefix=DIGEST_PREFIX)
-    }
-    records = {
-        key.decode().partition("/")[2]: key.decode().partition("/")[0]
-        for split in SPLITS
-        for key in db.iterator(prefix=f"{split}/".encode(), include_value=False)
-    }
-    plan = _Plan()
-    qualifying = set()
-    posts = tqdm(iter_posts(data.imgs), desc="checking", unit=" posts", disable=quiet)
+def _chunks(posts: Iterable[Post], size: int) -> Iterator[list[Post]]:
+    posts = iter(posts)
+    while chunk := list(islice(posts, size)):
+        yield chunk
+
+
+def _check(
+    db, batches: _Batches, posts: list[Post], index: dict, filter_tag, settings, counts: _Counts
+) -> list[_ToPack]:
+    """Compare a chunk of posts with their digests: remove the records of posts that no longer
+    qualify, move those whose split changed (no decoding) and return those to decode. Reads
+    only the small digests, never a record."""
+    to_pack = []
     for post in posts:
-        labels = _qualifying_labels(post, index, filter_tag, skipped, plan)
-        if labels is None:
+        stored = db.get(DIGEST_PREFIX + post.post_id.encode())
+        old_split, _, old_digest = stored.decode().partition(" ") if stored else (None, "", None)
+        digest = None
+        labels = _qualifying_labels(post, index, filter_tag, counts)
+        if labels is not None:
+            try:
+                digest = content_digest(post.image.read_bytes(), labels, settings)
+            except OSError as error:
+                counts.skipped["unreadable"] += 1
+                log.warning("%s: cannot read (%s); skipped", post.image, error)
+        if digest is None:
+            if stored is not None:
+                _delete_post(batches.next(), post.post_id)
+                counts.removed += 1
             continue
-        try:
-            digest = content_digest(post.image.read_bytes(), labels, settings)
-        except OSError as error:
-            skipped["unreadable"] += 1
-            log.warning("%s: cannot read (%s); skipped", post.image, error)
-            continue
-        qualifying.add(post.post_id)
         split = split_of(post.post_id, settings.eval_fraction)
-        old_split = records.get(post.post_id)
-        if stored.get(post.post_id) == [old_split, digest]:
-            if old_split == split:
-                plan.unchanged += 1
-            else:  # --eval-fraction changed: the same record, under the other split
-                plan.move.append((post.post_id, old_split, split, digest))
-            continue
-        plan.pack.append((split, post, labels, digest))
-        if old_split is not None:
-            plan.repack.add(post.post_id)
-    plan.remove = (set(records) | set(stored)) - qualifying
-    return plan
+        if digest != old_digest:
+            to_pack.append(_ToPack(split, post, labels, digest, stored is not None))
+        elif old_split == split:
+            counts.unchanged += 1
+        else:  # --eval-fraction changed: the same record, under the other split
+            batch = batches.next()
+            batch.put(record_key(split, post.post_id), db.get(record_key(old_split, post.post_id)))
+            batch.delete(record_key(old_split, post.post_id))
+            batch.put(DIGEST_PREFIX + post.post_id.encode(), f"{split} {digest}".encode())
+            counts.moved += 1
+    return to_pack
 
 
-def _qualifying_labels(
-    post: Post, index: dict, filter_tag, skipped: Counter, plan: _Plan
-) -> list[int] | None:
+def _remove_vanished(db: plyvel.DB, imgs: Path, counts: _Counts) -> None:
+    """Remove the records of posts whose .txt is gone from imgs/. Posts still there were
+    checked, and removed if they no longer qualify; this pass holds nothing per post, where a
+    set of the ids seen would grow with imgs/."""
+    with _Batches(db) as batches:
+        # The iterator reads a snapshot, so the deletions below do not disturb it.
+        for key in db.iterator(prefix=DIGEST_PREFIX, include_value=False):
+            post_id = key.removeprefix(DIGEST_PREFIX).decode()
+            if not (imgs / f"{post_id}.txt").exists():
+                _delete_post(batches.next(), post_id)
+                counts.removed += 1
+
+
+def _delete_post(batch, post_id: str) -> None:
+    for split in SPLITS:
+        batch.delete(record_key(split, post_id))
+    batch.delete(DIGEST_PREFIX + post_id.encode())
+
+
+def _qualifying_labels(post: Post, index: dict, filter_tag, counts: _Counts) -> list[int] | None:
     """The label indices of a post that belongs in the dataset, else None (counted)."""
     labels, problems = post.checked_labels()
     for problem in problems:
         log.warning("%s", problem)
     if labels is None:
-        skipped[TAGS_NOT_UTF8] += 1
+        counts.skipped[TAGS_NOT_UTF8] += 1
         return None
-    plan.bad_json += bool(problems)
+    counts.bad_json += bool(problems)
     indices = [index[label] for label in labels if label in index]
     if filter_tag and filter_tag not in labels:
-        skipped["filtered out"] += 1
+        counts.skipped["filtered out"] += 1
     elif post.image is None:
-        skipped["no image"] += 1
+        counts.skipped["no image"] += 1
         log.warning("%s: tags without an image beside them; skipped", post.tags_file)
     elif not indices:
-        skipped["no vocabulary tag"] += 1
+        counts.skipped["no vocabulary tag"] += 1
     else:
         return indices
     return None
@@ -245,44 +292,27 @@ def content_digest(image: bytes, labels: list[int], settings: BuildSettings) -> 
     return digest.hexdigest()
 
 
-def _remove_and_move(db: plyvel.DB, plan: _Plan) -> None:
-    """Apply the plan's removals and split moves, in atomic batches."""
-    with _Batches(db) as batches:
-        for post_id in sorted(plan.remove):
-            batch = batches.next()
-            for split in SPLITS:
-                batch.delete(record_key(split, post_id))
-            batch.delete(DIGEST_PREFIX + post_id.encode())
-        for post_id, old_split, new_split, digest in plan.move:
-            batch = batches.next()
-            batch.put(record_key(new_split, post_id), db.get(record_key(old_split, post_id)))
-            batch.delete(record_key(old_split, post_id))
-            batch.put(DIGEST_PREFIX + post_id.encode(), f"{new_split} {digest}".encode())
-
-
-def _pack(db, plan: _Plan, settings: BuildSettings, skipped: Counter, quiet: bool) -> set[str]:
-    """Decode and store the plan's posts; return the ids packed. A post that had a record in
-    the other split loses it in the same atomic batch, so it is never in both."""
-    packed = set()
-    decoded = _decode_all([post.image for _, post, _, _ in plan.pack], settings)
-    with (
-        tqdm(total=len(plan.pack), desc="packing", unit=" img", disable=quiet) as progress,
-        _Batches(db) as batches,
-    ):
-        for (split, post, labels, digest), pixels_or_error in zip(plan.pack, decoded, strict=True):
-            progress.update()
-            batch = batches.next()
-            for stale_split in SPLITS:
-                batch.delete(record_key(stale_split, post.post_id))
-            batch.delete(DIGEST_PREFIX + post.post_id.encode())
-            if isinstance(pixels_or_error, ImageError):
-                skipped[pixels_or_error.reason] += 1
-                log.warning("%s; skipped", pixels_or_error)
-                continue
-            batch.put(record_key(split, post.post_id), pack_record(pixels_or_error, labels))
-            batch.put(DIGEST_PREFIX + post.post_id.encode(), f"{split} {digest}".encode())
-            packed.add(post.post_id)
-    return packed
+def _store(
+    batches: _Batches, to_pack: list[_ToPack], decoded: Iterator, counts: _Counts, progress
+) -> None:
+    """Store the decoded posts of a chunk. A post that had a record in the other split loses
+    it in the same atomic batch, so it is never in both; one that no longer decodes loses it."""
+    for item, pixels_or_error in zip(to_pack, decoded, strict=True):
+        progress.update()
+        post_id = item.post.post_id
+        batch = batches.next()
+        _delete_post(batch, post_id)
+        if isinstance(pixels_or_error, ImageError):
+            counts.skipped[pixels_or_error.reason] += 1
+            counts.removed += item.had_record
+            log.warning("%s; skipped", pixels_or_error)
+            continue
+        batch.put(record_key(item.split, post_id), pack_record(pixels_or_error, item.labels))
+        batch.put(DIGEST_PREFIX + post_id.encode(), f"{item.split} {item.digest}".encode())
+        if item.had_record:
+            counts.repacked += 1
+        else:
+            counts.packed += 1
 
 
 class _Batches:
@@ -333,16 +363,32 @@ def _decode(job: tuple[Path, BuildSettings]) -> np.ndarray | ImageError:
         return error
 
 
-def _decode_all(images: list[Path], settings: BuildSettings) -> Iterator:
-    """Decoded arrays (or ImageErrors) in the order of `images`, decoded on all cores."""
-    jobs = [(image, settings) for image in images]
-    workers = settings.workers or os.cpu_count() or 1
-    if workers == 1 or len(jobs) < MIN_POSTS_FOR_POOL:
-        yield from map(_decode, jobs)
-        return
-    # fork would copy the TensorFlow runtime if the caller already imported it; spawn is clean.
-    with multiprocessing.get_context("spawn").Pool(workers, _ignore_ctrl_c) as pool:
-        yield from pool.imap(_decode, jobs, chunksize=8)
+class _Decoder:
+    """Decodes images on all cores through one pool for the whole build, started by the first
+    chunk with enough posts to pay for it (starting workers costs about a second)."""
+
+    def __init__(self, settings: BuildSettings):
+        self.settings = settings
+        self.workers = settings.workers or os.cpu_count() or 1
+        self.pool = None
+
+    def __enter__(self) -> _Decoder:
+        return self
+
+    def decode(self, images: list[Path]) -> Iterator:
+        """Decoded arrays (or ImageErrors) in the order of `images`."""
+        jobs = [(image, self.settings) for image in images]
+        if self.pool is None and (self.workers == 1 or len(jobs) < MIN_POSTS_FOR_POOL):
+            return map(_decode, jobs)
+        if self.pool is None:
+            # fork would copy the TensorFlow runtime if the caller imported it; spawn is clean.
+            context = multiprocessing.get_context("spawn")
+            self.pool = context.Pool(self.workers, _ignore_ctrl_c)
+        return self.pool.imap(_decode, jobs)
+
+    def __exit__(self, *exc_info) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
 
 
 def _ignore_ctrl_c() -> None:

@@ -11,6 +11,9 @@ their .txt and .json (bench/images.py), drawn once into bench/results/ and kept 
 Peak memory: the building process's RSS high-water mark (getrusage) and, sampled every 20 ms,
 its anonymous part (heap); LevelDB reads its table files through mmap, and those pages count in
 RSS but are page cache the kernel can take back. Workers: the largest one's high-water mark.
+A third build of each size runs under tracemalloc for the peak of the Python heap alone (what a
+plan held per post would show in), and the growth of both from the small size to the full one
+is printed per post: a build whose memory does not grow with the posts shows about 0.
 CPU seconds (user + system, workers included) are reported beside the wall times, and so is how
 much two busy processes get done against one right then: on a shared machine the wall-time
 ratio depends on the cores this run was given. Raw output: bench/measured/build-limit-<date>.md.
@@ -31,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -78,12 +82,15 @@ def run_child(way: str, data_root: Path) -> None:
             time.sleep(0.02)
 
     threading.Thread(target=sample, daemon=True).start()
+    if way == "traced":
+        tracemalloc.start()  # slows the build: its timings are not reported
     started = time.perf_counter()
-    if way == "ours":
-        build_dataset(data, BuildSettings(), quiet=True)
-    else:
+    if way == "naive":
         naive_build(data)
+    else:
+        build_dataset(data, BuildSettings(), quiet=True)
     seconds = time.perf_counter() - started
+    traced_peak = tracemalloc.get_traced_memory()[1] if way == "traced" else 0
     own, workers = (
         resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
     )
@@ -94,6 +101,7 @@ def run_child(way: str, data_root: Path) -> None:
         "peak_anonymous_rss_mib": max(peak_anonymous[0], anonymous_rss_mib()),
         # Of the largest worker; the pool's workers are reaped when the build ends.
         "worker_peak_rss_mib": workers.ru_maxrss / 1024,
+        "traced_peak_mib": traced_peak / 2**20,
     }))  # fmt: skip
 
 
@@ -139,6 +147,10 @@ def data_folder(root: Path, posts: list[Path]) -> DataDir:
     return data
 
 
+def _kib_per_post(small: dict, full: dict, name: str, added: int) -> str:
+    return f"{1024 * (full[name] - small[name]) / added:+.2f} KiB per added post"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--posts", type=int, default=1000, help="posts of the full size")
@@ -166,6 +178,7 @@ def main() -> int:
     for count in (args.small, args.posts):
         data = data_folder(DANBOORU_CACHE / f"data-{count}", jpegs[:count])
         ours, naive = timed_build("ours", data), timed_build("naive", data)
+        ours["traced_peak_mib"] = timed_build("traced", data)["traced_peak_mib"]
         results.append({"posts": count, "ours": ours, "naive": naive})
         lines.append(
             f"| {count} | {count / ours['seconds']:.1f} posts/s | "
@@ -177,6 +190,16 @@ def main() -> int:
             f"{ours['worker_peak_rss_mib']:.0f} MiB | "
             f"{naive['peak_rss_mib']:.0f} ({naive['peak_anonymous_rss_mib']:.0f}) MiB |"
         )
+    small, full = (result["ours"] for result in results)
+    added = args.posts - args.small
+    lines.append(
+        f"\n--build's memory from {args.small} to {args.posts} posts: anonymous RSS "
+        f"{small['peak_anonymous_rss_mib']:.1f} -> {full['peak_anonymous_rss_mib']:.1f} MiB "
+        f"({_kib_per_post(small, full, 'peak_anonymous_rss_mib', added)}), Python heap peak "
+        f"(tracemalloc, a separate build) {small['traced_peak_mib']:.2f} -> "
+        f"{full['traced_peak_mib']:.2f} MiB "
+        f"({_kib_per_post(small, full, 'traced_peak_mib', added)})."
+    )
     scaling = parallel_scaling()
     text = (
         header + "\n".join(lines) + f"\n\n{os.cpu_count()} cores, --build's workers: one per core."

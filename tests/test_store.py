@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alti2v import synthetic
+from alti2v import store, synthetic
 from alti2v.batches import PostBatches, ReaderClosed, RecordReader, epoch_order, multi_hot
 from alti2v.images import load_image, to_model_input
 from alti2v.layout import DataDir, iter_posts
@@ -250,6 +250,63 @@ def test_build_reconciles_the_database_with_imgs(data: DataDir) -> None:
         records[expected_key("4")][0], load_image(data.imgs / "4.png", IMAGE_SIZE, "area")
     )
     assert build_dataset(data, SETTINGS, quiet=True)["unchanged"] == POST_COUNT - 3
+
+
+def reconcile_in_chunks(data: DataDir, chunk_posts: int, monkeypatch) -> dict:
+    """Build, change imgs/ in every way a build reconciles, build again `chunk_posts` at a time."""
+    build_dataset(data, SETTINGS, quiet=True)
+    for suffix in (".png", ".txt", ".json"):
+        (data.imgs / f"1{suffix}").unlink()  # deleted
+    (data.imgs / "12.png").unlink()  # loses its image
+    write_post(data.imgs, 7, "1girl solo long_hair smile", "s")  # retagged
+    (data.imgs / "15.txt").write_text("not_in_the_vocabulary\n")  # nothing left to learn
+    (data.imgs / "15.json").unlink()  # and no rating tag
+    (data.imgs / "16.png").write_bytes(b"no longer an image")  # repacked, fails: removed
+    write_post(data.imgs, 30, "1girl solo")  # new
+    monkeypatch.setattr("alti2v.store.CHUNK_POSTS", chunk_posts)
+    settings = BuildSettings(**{**SETTINGS.__dict__, "eval_fraction": 0.5})  # and some move
+    return build_dataset(data, settings, quiet=True)
+
+
+def test_a_build_in_small_chunks_does_what_one_chunk_does(
+    tmp_path: Path, data: DataDir, monkeypatch
+) -> None:
+    other = DataDir(tmp_path / "other")
+    shutil.copytree(data.imgs, other.imgs)
+    shutil.copy(data.vocab, other.vocab)
+    shutil.copy(data.vocab_meta, other.vocab_meta)
+    in_one = reconcile_in_chunks(data, POST_COUNT * 2, monkeypatch)
+    in_chunks = reconcile_in_chunks(other, 3, monkeypatch)
+    assert in_chunks == in_one
+    assert in_one["removed"] == 4 and in_one["moved"] > 0  # 1, 12, 15, 16
+    assert (in_one["packed"], in_one["repacked"]) == (1, 1)  # 30; 7
+    one, chunked = stored_records(data), stored_records(other)
+    assert set(chunked) == set(one)
+    for key, (pixels, labels) in one.items():
+        np.testing.assert_array_equal(chunked[key][0], pixels)
+        assert chunked[key][1] == labels
+
+
+def test_a_build_holds_one_chunk_of_posts_at_a_time(data: DataDir, monkeypatch) -> None:
+    monkeypatch.setattr("alti2v.store.CHUNK_POSTS", 3)
+    drawn = []
+
+    def counted_posts(imgs: Path):
+        for post in iter_posts(imgs):
+            drawn.append(post.post_id)
+            yield post
+
+    stored = store._store
+
+    def store_and_count(batches, to_pack, *rest) -> None:
+        # A chunk is stored before any later post is read.
+        assert len(drawn) <= 3
+        drawn[: len(to_pack)] = []
+        stored(batches, to_pack, *rest)
+
+    monkeypatch.setattr("alti2v.store.iter_posts", counted_posts)
+    monkeypatch.setattr("alti2v.store._store", store_and_count)
+    assert build_dataset(data, SETTINGS, quiet=True)["packed"] == POST_COUNT
 
 
 def test_a_post_filtered_out_later_is_removed_and_the_filter_kept_in_meta(data: DataDir) -> None:
