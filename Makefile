@@ -42,7 +42,8 @@ bench: install
 	$(PY) -m bench.speed
 	$(PY) -m bench.build_limit
 	$(PY) -m bench.compute_limits
-	$(PY) -m bench.quality_grid --only default raw
+	$(PY) -m bench.augment_cost
+	$(PY) -m bench.quality_grid --only defaults seed-recipe
 
 clean:
 	rm -rf $(VENV) $(GPU_VENV) $(DEMO_DIR) bench/results

@@ -129,13 +129,17 @@ def table(results: list[dict]) -> str:
             approach3[(result["config"]["seed"], result["train_images"])] = result["approach3_map"]
     lines = [
         "| variant | posts | seeds | mAP mean ± sd | flip-TTA mAP | micro-F1 | approach 3 "
-        "| margin | epochs | seconds |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| margin | margin with TTA | epochs | seconds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for (label, posts), runs in groups.items():
+    order = list(VARIANTS)
+    for (label, posts), runs in sorted(
+        groups.items(), key=lambda item: (order.index(item[0][0]) if item[0][0] in order
+                                          else len(order), item[0])
+    ):  # fmt: skip
         errors = [run["error"] for run in runs if "error" in run]
         if errors:
-            lines.append(f"| {label} | {posts} | {'; '.join(errors)} |" + " |" * 7)
+            lines.append(f"| {label} | {posts} | {'; '.join(errors)} |" + " |" * 8)
             continue
 
         def mean(values: list) -> str:
@@ -148,13 +152,17 @@ def table(results: list[dict]) -> str:
         baselines = [approach3.get((seed, posts)) for seed in seeds]
         margins = [m - b for m, b in zip(maps, baselines, strict=True) if b is not None]
         margin = f"{statistics.fmean(margins):+.3f}" if margins else "n/a"
+        tta_margins = [run["heldout_map_flip_tta"] - base for run, base in
+                       zip(runs, baselines, strict=True)
+                       if base is not None and "heldout_map_flip_tta" in run]  # fmt: skip
+        tta_margin = f"{statistics.fmean(tta_margins):+.3f}" if tta_margins else "n/a"
         epochs = [run.get("epochs_trained", run["config"]["epochs"]) for run in runs]
         lines.append(
             f"| {label} | {posts} | {' '.join(map(str, seeds))} "
             f"| {statistics.fmean(maps):.3f}{spread} "
             f"| {mean([run.get('heldout_map_flip_tta') for run in runs])} "
             f"| {mean([run['heldout_micro_f1'] for run in runs])} | {mean(baselines)} "
-            f"| {margin} | {mean(epochs)[:-4]} "
+            f"| {margin} | {tta_margin} | {mean(epochs)[:-4]} "
             f"| {mean([run['pipeline_seconds'] for run in runs])[:-4]} |"
         )
     return "\n".join(lines)

@@ -27,6 +27,6 @@ def test_a_failing_variant_is_a_row_naming_its_log_and_exit_status_1(tmp_path, m
     assert status == 1
     output = capsys.readouterr()
     log = tmp_path / "broken-seed7.log"
-    assert f"| broken | 0 | exit 2, see {log} | | | | | | | |" in output.out.splitlines()
+    assert f"| broken | 0 | exit 2, see {log} | | | | | | | | |" in output.out.splitlines()
     assert output.err.splitlines()[-1] == f"error: variants failed: broken (logs in {tmp_path})"
     assert "unrecognized arguments: --no-such-flag" in log.read_text()
