@@ -337,12 +337,19 @@ def _compile(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> N
         decay_steps=max(total_steps - warmup_steps, 1),
         alpha=SCHEDULE_FLOOR[config.schedule],
     )
-    optimizer = TaggerAdamW(
-        learning_rate=schedule,
-        backbone_lr_scale=config.backbone_lr_scale,
-        head_steps=round(config.head_epochs * steps_per_epoch),
-        weight_decay=config.weight_decay,
-    )
+    head_steps = round(config.head_epochs * steps_per_epoch)
+    if config.backbone_lr_scale == 1 and not head_steps and not config.weight_decay:
+        # Nothing to scale or decay: Keras' own Adam, whose compiled steps (JAX included) are
+        # the ones --distribute is tested to reproduce; TaggerAdamW's extra ops change XLA's
+        # fusion and so the last bits of each step.
+        optimizer = keras.optimizers.Adam(schedule)
+    else:
+        optimizer = TaggerAdamW(
+            learning_rate=schedule,
+            backbone_lr_scale=config.backbone_lr_scale,
+            head_steps=head_steps,
+            weight_decay=config.weight_decay,
+        )
     model.compile(optimizer=optimizer, loss=LOSSES[config.loss](config.label_smoothing))
 
 
