@@ -75,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         for post, kind in [*((p, "missed") for p in missed), *((p, "false alarm") for p in alarms)]:
             title = f"{tags[tag]}: {kind}, p={scores[post, tag]:.2f}"
-            lines = top_lines(scores[post], targets[post], tags)
-            cells.append(SheetCell(Path(paths[post]), title, lines))
+            cells.append(
+                SheetCell(Path(paths[post]), title, top_lines(scores[post], targets[post], tags))
+            )
     render_sheet(cells, args.sheet, columns=2 * EXAMPLES, thumb=200)
     lines.append(f"\nSheet of their misses: `{args.sheet}`")
     text = "\n".join(lines) + "\n"
