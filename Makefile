@@ -42,6 +42,8 @@ bench: install
 	$(PY) -m bench.speed
 	$(PY) -m bench.build_limit
 	$(PY) -m bench.compute_limits
+	$(PY) -m bench.cache_steps
+	$(PY) -m bench.scale > bench/measured/scale.md
 	$(PY) -m bench.augment_cost
 	$(PY) -m bench.quality_grid --only defaults seed-recipe
 

@@ -240,6 +240,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[str, ...]]]
         help="bce's targets move this far towards 0.5",
     )
     train.add_argument(
+        "--bias-init",
+        choices=defaults.BIAS_INIT_CHOICES,
+        default=defaults.BIAS_INIT,
+        help="the last layer's starting bias: zeros, or prior (each tag's log-odds on the "
+        "posts --maeshori counted, so training starts from the base rates)",
+    )
+    train.add_argument(
         "--patience",
         type=_non_negative_int,
         default=defaults.PATIENCE,
@@ -724,7 +731,8 @@ def run(args: argparse.Namespace, given: frozenset[str]) -> int:
             weights=args.weights, preprocess=args.preprocess, augment=args.augment,
             dropout=args.dropout, weight_decay=args.weight_decay,
             backbone_lr_scale=args.backbone_lr_scale, head_epochs=args.head_epochs, loss=args.loss,
-            label_smoothing=args.label_smoothing, patience=args.patience, seed=args.seed,
+            label_smoothing=args.label_smoothing, bias_init=args.bias_init,
+            patience=args.patience, seed=args.seed,
             checkpoint_minutes=args.checkpoint_minutes, cache_features=args.cache_features,
             mixed_precision=args.mixed_precision,
         )  # fmt: skip

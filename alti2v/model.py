@@ -11,6 +11,7 @@ only in training, so the network that tags is the same.
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 
 def build_model(
@@ -37,3 +38,12 @@ def build_model(
     for layer in model.layers[:freeze]:
         layer.trainable = False
     return model
+
+
+def set_output_prior(model: keras.Model, frequencies: np.ndarray) -> None:
+    """Start each tag's logit at the log-odds of its frequency, so the untrained network already
+    predicts the base rates and the first steps' gradients do not go to learning them."""
+    last = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)][-1]
+    # Clipped so a tag on every (or no) post gets a finite bias.
+    p = np.clip(frequencies, 1e-4, 1 - 1e-4)
+    last.bias.assign(np.log(p / (1 - p)).astype(last.bias.dtype))

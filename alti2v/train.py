@@ -41,7 +41,7 @@ from alti2v.interrupt import StopOnCtrlC
 from alti2v.layout import DataDir, atomic_write_text
 from alti2v.losses import LOSSES
 from alti2v.metrics import summarize
-from alti2v.model import build_model
+from alti2v.model import build_model, set_output_prior
 from alti2v.models import export_model
 from alti2v.optimizer import TaggerAdamW
 from alti2v.resume import check_same_dataset, dataset_fingerprint, warn_ignored_flags
@@ -78,6 +78,7 @@ class TrainConfig:
     head_epochs: float = defaults.HEAD_EPOCHS
     loss: str = defaults.LOSS
     label_smoothing: float = defaults.LABEL_SMOOTHING
+    bias_init: str = defaults.BIAS_INIT
     patience: int = defaults.PATIENCE
     seed: int = defaults.SEED
     checkpoint_minutes: float = defaults.CHECKPOINT_MINUTES
@@ -91,7 +92,8 @@ class TrainConfig:
 # as they started.
 SEED_RECIPE = {
     "augment": "none", "dropout": 0.0, "weight_decay": 0.0, "backbone_lr_scale": 1.0,
-    "head_epochs": 0.0, "loss": "bce", "label_smoothing": 0.0, "patience": 0,
+    "head_epochs": 0.0, "loss": "bce", "label_smoothing": 0.0, "bias_init": "zeros",
+    "patience": 0,
 }  # fmt: skip
 
 
@@ -135,6 +137,8 @@ def train(
         contents = contents_hash(db)
         fingerprint = dataset_fingerprint(meta, train_keys, eval_keys, contents, config.preprocess)
         model, state, config = _start_or_resume(checkpoints, config, tags, fingerprint, given)
+        if state.epoch == 0 and state.step == 0 and config.bias_init == "prior":
+            set_output_prior(model, _tag_frequencies(data, tags))
         cache = None
         if config.cache_features:
             if cluster is not ONE_DEVICE:
@@ -216,6 +220,17 @@ def _start_or_resume(
     model = load_checkpoint_model(checkpoint)
     restore_seed_states(model, state)
     return model, state, resumed
+
+
+def _tag_frequencies(data: DataDir, tags: list[str]) -> np.ndarray:
+    """Each tag's share of the posts --maeshori counted (eval split included: a base rate per
+    tag is all it gives away)."""
+    meta = load_vocabulary_meta(data.vocab_meta)
+    counts, posts = meta.get("counts", {}), meta.get("num_posts_used")
+    if not posts or any(tag not in counts for tag in tags):
+        raise TrainError(f"{data.vocab_meta} has no tag counts; run --maeshori again, or train "
+                         "with --bias-init zeros")  # fmt: skip
+    return np.array([counts[tag] / posts for tag in tags])
 
 
 def _build(num_tags: int, config: TrainConfig) -> keras.Model:

@@ -70,6 +70,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--head-epochs", type=float, default=defaults.HEAD_EPOCHS)
     parser.add_argument("--loss", default=defaults.LOSS)
     parser.add_argument("--label-smoothing", type=float, default=defaults.LABEL_SMOOTHING)
+    parser.add_argument("--bias-init", default=defaults.BIAS_INIT)
     parser.add_argument("--patience", type=int, default=defaults.PATIENCE)
     parser.add_argument("--cache-features", action="store_true", help="--train's")
     parser.add_argument(
@@ -83,6 +84,17 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--label", default="", help="name of this run in the JSON line")
     return parser.parse_args()
+
+
+def image_cache(parent: Path, seed: int, train_count: int, heldout_count: int) -> Path:
+    """The folder of a data seed's training and held-out posts, drawn on first use."""
+    cache = parent / f"quality-images-seed{seed}"
+    if (train_count, heldout_count) != (TRAIN_COUNT, HELDOUT_COUNT):
+        # Another size is another set of posts, with its own approach-3 scores.
+        cache = cache.with_name(f"{cache.name}-{train_count}+{heldout_count}")
+    synthetic.generate(cache / "train", train_count, seed=seed)
+    synthetic.generate(cache / "heldout", heldout_count, seed=seed + HELDOUT_SEED_OFFSET)
+    return cache
 
 
 def labelled_posts(folder: Path, tags: list[str]) -> tuple[list[str], np.ndarray]:
@@ -128,9 +140,7 @@ def main() -> int:
     from alti2v.predict import predict_images
     from alti2v.train import TrainConfig, train
 
-    cache = args.work.parent / f"quality-images-seed{args.seed}"
-    synthetic.generate(cache / "train", args.train_count, seed=args.seed)
-    synthetic.generate(cache / "heldout", args.heldout_count, seed=args.seed + HELDOUT_SEED_OFFSET)
+    cache = image_cache(args.work.parent, args.seed, args.train_count, args.heldout_count)
     shutil.rmtree(args.work, ignore_errors=True)
     data = DataDir(args.work)
     args.work.mkdir(parents=True)

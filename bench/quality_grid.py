@@ -20,28 +20,44 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from alti2v import synthetic
-from bench.quality import HELDOUT_COUNT, HELDOUT_SEED_OFFSET, TRAIN_COUNT
+from bench.quality import HELDOUT_COUNT, TRAIN_COUNT, image_cache
 
 REPO = Path(__file__).resolve().parents[1]
 
 # The recipe before this search: bench/quality.py's flags that restore it whatever the defaults.
 SEED_RECIPE = ["--augment", "none", "--dropout", "0", "--weight-decay", "0",
                "--backbone-lr-scale", "1", "--head-epochs", "0", "--loss", "bce",
-               "--label-smoothing", "0", "--learning-rate", "1e-4",
+               "--label-smoothing", "0", "--bias-init", "zeros", "--learning-rate", "1e-4",
                "--batch-size", "16"]  # fmt: skip
+
+FLIP = [*SEED_RECIPE, "--augment", "flip"]
 
 VARIANTS = {
     "defaults": [],
     "seed-recipe": SEED_RECIPE,
     # The recipe search of issue 11, each from the seed recipe.
-    "flip": [*SEED_RECIPE, "--augment", "flip"],
+    "flip": FLIP,
     "flip-crop": [*SEED_RECIPE, "--augment", "flip,crop"],
     "flip-batch8": [*SEED_RECIPE, "--augment", "flip", "--batch-size", "8"],
     "flip-asl": [*SEED_RECIPE, "--augment", "flip", "--loss", "asl"],
     "flip-head1": [*SEED_RECIPE, "--augment", "flip", "--head-epochs", "1"],
     "dropout0.3": [*SEED_RECIPE, "--dropout", "0.3"],
     "head-lr1e-3-bb0.1": [*SEED_RECIPE, "--learning-rate", "1e-3", "--backbone-lr-scale", "0.1"],
+    # The second round, each from flip.
+    "flip-lr3e-4-bb0.33": [*FLIP, "--learning-rate", "3e-4", "--backbone-lr-scale", "0.333"],
+    "flip-lr2e-4": [*FLIP, "--learning-rate", "2e-4"],
+    "flip-bb0.5": [*FLIP, "--backbone-lr-scale", "0.5"],
+    "flip-prior": [*FLIP, "--bias-init", "prior"],
+    "flip-light": [*FLIP, "--augment", "flip,light"],
+    "flip-ls0.1": [*FLIP, "--label-smoothing", "0.1"],
+    "flip-bb2": [*FLIP, "--backbone-lr-scale", "2"],
+    "flip-eval0.2": [*FLIP, "--eval-fraction", "0.2"],  # --train's default split: 480 posts
+    # Twice the training posts (the held-out 200 stay).
+    "flip-2x": [*FLIP, "--train-count", "1200"],
+    "seed-recipe-2x": [*SEED_RECIPE, "--train-count", "1200"],
+    # --cache-features (issue 9): the seed recipe trained from float16 features of the frozen
+    # layers, against seed-recipe from pixels.
+    "cached-f16": [*SEED_RECIPE, "--cache-features"],
     # Earlier choices (the GPU grid of bench/measured/gpu-grid-*.md).
     "raw": ["--preprocess", "raw"],
     "nearest": ["--resize", "nearest"],
@@ -78,9 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     work_dir = args.work.resolve()  # the variants run from the repository root
     for seed in args.seeds:  # the image caches, made once before the runs read them side by side
-        cache = work_dir / f"quality-images-seed{seed}"
-        synthetic.generate(cache / "train", args.train_count, seed=seed)
-        synthetic.generate(cache / "heldout", args.heldout_count, seed=seed + HELDOUT_SEED_OFFSET)
+        image_cache(work_dir, seed, args.train_count, args.heldout_count)
 
     def run(job: tuple[str, int]) -> dict:
         label, seed = job

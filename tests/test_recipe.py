@@ -3,6 +3,7 @@ test-time augmentation and early stopping."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import keras
@@ -10,11 +11,17 @@ import numpy as np
 import pytest
 
 from alti2v.augment import Augmenter, parse_augment
+from alti2v.batches import PostBatches
 from alti2v.checkpoints import TrainState
+from alti2v.distribute import Cluster
+from alti2v.images import to_model_input
+from alti2v.layout import DataDir
 from alti2v.losses import LOSSES, AsymmetricLoss
+from alti2v.model import build_model, set_output_prior
 from alti2v.models import LoadedModel
 from alti2v.optimizer import TaggerAdamW
-from alti2v.train import _patience_spent
+from alti2v.store import open_db, pack_record, record_key
+from alti2v.train import TrainError, _patience_spent, _tag_frequencies
 
 
 def images(count: int = 4, side: int = 32) -> np.ndarray:
@@ -42,6 +49,25 @@ def test_augmentation_depends_only_on_seed_epoch_and_key() -> None:
     assert not np.array_equal(first, augment(batch, KEYS, epoch=3))
     assert not np.array_equal(first, Augmenter(("flip", "crop", "light"), seed=4)(batch, KEYS, 2))
     assert first.shape == batch.shape and first.dtype == np.uint8
+
+
+def test_each_process_augments_its_share_as_one_process_would(tmp_path: Path) -> None:
+    # What --distribute relies on: a post's pixels do not depend on which process reads it.
+    db = open_db(tmp_path / "db", create=True)
+    keys = [record_key("train", str(number)) for number in range(8)]
+    for key, pixels in zip(keys, images(8), strict=True):
+        db.put(key, pack_record(pixels, [0]))
+    augment = Augmenter(("flip", "crop", "light"), seed=5)
+
+    def batch(cluster: Cluster | None) -> np.ndarray:
+        share = cluster.local_share if cluster else None
+        return PostBatches(db, keys, 8, 1, "raw", share, augment, epoch=1)[0][0]
+
+    whole = batch(None)
+    halves = [batch(Cluster(process_index=index, process_count=2)) for index in range(2)]
+    db.close()
+    np.testing.assert_array_equal(np.concatenate(halves), whole)
+    assert not np.array_equal(whole, to_model_input(images(8), "raw"))
 
 
 def test_flip_mirrors_about_half_of_the_images() -> None:
@@ -84,6 +110,27 @@ def test_backbone_learns_at_its_fraction_of_the_heads_rate() -> None:
     }
     assert moved == {"block5_conv1/kernel": False, "block5_conv1/bias": False,
                      "dense/kernel": True, "dense/bias": True}  # fmt: skip
+
+
+def test_unscaled_tagger_adamw_is_adam() -> None:
+    # So the recipe search's scaled runs differ from flip's (Keras' Adam) by their rates alone.
+    rng = np.random.default_rng(0)
+    inputs, targets = rng.normal(size=(64, 4)), (rng.random((64, 2)) > 0.5).astype("float32")
+
+    def trained(optimizer: keras.optimizers.Optimizer) -> list[np.ndarray]:
+        keras.utils.set_random_seed(0)
+        model = two_layer_model()
+        model.compile(optimizer=optimizer, loss="mse")
+        for step in range(20):
+            batch = slice(step % 8 * 8, step % 8 * 8 + 8)
+            model.train_on_batch(inputs[batch], targets[batch])
+        return [variable.numpy() for variable in model.trainable_variables]
+
+    adam, tagger = trained(keras.optimizers.Adam(0.01)), trained(TaggerAdamW(learning_rate=0.01))
+    for expected, actual in zip(adam, tagger, strict=True):
+        np.testing.assert_array_equal(actual, expected)
+    assert not np.array_equal(trained(TaggerAdamW(learning_rate=0.01, backbone_lr_scale=0.5))[0],
+                              adam[0])  # fmt: skip
 
 
 def test_backbone_waits_for_the_head_steps() -> None:
@@ -150,3 +197,23 @@ def test_patience(maps: list[float], patience: int, spent: bool) -> None:
     state = TrainState(config={}, vocab_hash="", num_tags=1, dataset={})
     state.history = [{"eval_map": value} for value in maps]
     assert _patience_spent(state, patience) is spent
+
+
+def test_prior_bias_starts_each_tag_at_its_frequency(tmp_path: Path) -> None:
+    data = DataDir(tmp_path)
+    counts = {"1girl": 30, "solo": 10, "halo": 0, "everywhere": 40}
+    data.vocab_meta.write_text(json.dumps({"num_posts_used": 40, "counts": counts}))
+    frequencies = _tag_frequencies(data, list(counts))
+    np.testing.assert_allclose(frequencies, [0.75, 0.25, 0.0, 1.0])
+    model = build_model(len(counts), image_size=32, weights=None)
+    set_output_prior(model, frequencies)
+    bias = keras.ops.convert_to_numpy(model.layers[-3].bias)
+    # A tag on no post or on every post gets a large but finite bias.
+    np.testing.assert_allclose(1 / (1 + np.exp(-bias)), [0.75, 0.25, 1e-4, 1 - 1e-4], rtol=1e-5)
+
+
+def test_prior_bias_needs_the_counts_of_maeshori(tmp_path: Path) -> None:
+    data = DataDir(tmp_path)
+    data.vocab_meta.write_text(json.dumps({"num_posts_used": 4, "counts": {"solo": 2}}))
+    with pytest.raises(TrainError, match="--bias-init zeros"):
+        _tag_frequencies(data, ["solo", "halo"])
