@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -80,9 +81,16 @@ def start_alt_i2v() -> Callable[..., subprocess.Popen]:
             stderr=subprocess.PIPE,
             env=cli_environment(),
             cwd=PROJECT_ROOT,
+            # A shell without job control starts `make test &` with Ctrl-C ignored, and a
+            # child inherits that; the tests that send it need the default back.
+            preexec_fn=_default_ctrl_c,
         )
 
     return start
+
+
+def _default_ctrl_c() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @dataclass(frozen=True)
