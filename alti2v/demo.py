@@ -36,7 +36,10 @@ def run_step(title: str, command: list[str]) -> float:
     """Print `command` (a Python one) as a user would type it, run it, and say how long it took."""
     print(f"\n== {title}\n$ python {' '.join(command[1:])}", flush=True)
     started = time.perf_counter()
-    subprocess.run(command, check=True)
+    returncode = subprocess.run(command).returncode
+    if returncode:
+        # The step has printed its own one-line error; a traceback here would bury it.
+        raise SystemExit(f"demo: stopped, `{title}` failed (exit {returncode}); see above")
     seconds = time.perf_counter() - started
     print(f"   ({seconds:.1f} s)", flush=True)
     return seconds

@@ -331,3 +331,18 @@ def test_demo_shows_predicted_and_true_tags_of_held_out_posts(trained, tmp_path:
     )
     with Image.open(samples / "sheet.png") as sheet:
         assert sheet.format == "PNG" and sheet.width > 3 * 256
+
+
+def test_demo_stops_with_one_line_when_a_step_fails(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "alti2v.demo", "--pipeline", "--data-dir", str(tmp_path / "demo"),
+         "--posts", "6", "--weights", str(tmp_path / "missing.weights.h5")],
+        capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    # The step's own error, naming the file, then the demo's line saying which step stopped it.
+    assert [line for line in error_lines(result.stderr) if "missing.weights.h5" in line]
+    assert result.stderr.splitlines()[-1] == (
+        "demo: stopped, `train VGG16 + the new head for 4 epochs` failed (exit 3); see above"
+    )
