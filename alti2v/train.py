@@ -136,9 +136,7 @@ def train(
         cluster.check_same_checkpoint(checkpoints, latest_checkpoint(checkpoints))
         contents = contents_hash(db)
         fingerprint = dataset_fingerprint(meta, train_keys, eval_keys, contents, config.preprocess)
-        model, state, config = _start_or_resume(checkpoints, config, tags, fingerprint, given)
-        if state.epoch == 0 and state.step == 0 and config.bias_init == "prior":
-            set_output_prior(model, _tag_frequencies(data, tags))
+        model, state, config = _start_or_resume(checkpoints, config, tags, fingerprint, given, data)
         cache = None
         if config.cache_features:
             if cluster is not ONE_DEVICE:
@@ -179,7 +177,12 @@ def train(
 
 
 def _start_or_resume(
-    checkpoints: Path, config: TrainConfig, tags: list[str], fingerprint: dict, given: frozenset
+    checkpoints: Path,
+    config: TrainConfig,
+    tags: list[str],
+    fingerprint: dict,
+    given: frozenset,
+    data: DataDir,
 ) -> tuple[keras.Model, TrainState, TrainConfig]:
     vocab_hash = fingerprint["vocab_hash"]
     checkpoint = latest_checkpoint(checkpoints)
@@ -187,6 +190,8 @@ def _start_or_resume(
         log.info("starting a new run: %d tags, weights %s", len(tags), config.weights)
         keras.utils.set_random_seed(config.seed)
         model = _build(len(tags), config)
+        if config.bias_init == "prior":
+            set_output_prior(model, _tag_frequencies(data, tags))
         state = TrainState(
             config=asdict(config), vocab_hash=vocab_hash, num_tags=len(tags), dataset=fingerprint
         )
