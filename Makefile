@@ -45,6 +45,7 @@ bench: install
 	$(PY) -m bench.cache_steps
 	$(PY) -m bench.scale > bench/measured/scale.md
 	$(PY) -m bench.augment_cost
+	$(PY) -m bench.input_speed
 	$(PY) -m bench.quality_grid --only defaults seed-recipe
 
 clean:

@@ -268,6 +268,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[str, ...]]]
     train.add_argument(
         "--fresh", action="store_true", help="discard existing checkpoints instead of resuming"
     )
+    train.add_argument(
+        "--readers",
+        type=_non_negative_int,
+        default=defaults.READERS,
+        help=f"threads reading training batches; 0 means one per CPU core, at most "
+        f"{defaults.MAX_READERS} (a GPU needs many, a CPU few)",
+    )
 
     speed = parser.add_argument_group("speed (the architecture is the same either way)")
     speed.add_argument(
@@ -737,8 +744,9 @@ def run(args: argparse.Namespace, given: frozenset[str]) -> int:
             mixed_precision=args.mixed_precision,
         )  # fmt: skip
         folder = train(
-            data, config, fresh=args.fresh, quiet=args.quiet, given=given, cluster=cluster
-        )
+            data, config, fresh=args.fresh, quiet=args.quiet, given=given, cluster=cluster,
+            readers=args.readers,
+        )  # fmt: skip
         if cluster.is_first:
             print(f"train: model saved to {folder}")
         else:

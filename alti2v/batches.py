@@ -10,6 +10,7 @@ can leave Keras's threads behind).
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from collections.abc import Callable
@@ -28,10 +29,12 @@ def epoch_order(keys: list[bytes], seed: int, epoch: int) -> list[bytes]:
     return [keys[position] for position in permutation]
 
 
-def multi_hot(labels: list[int], num_tags: int) -> np.ndarray:
-    target = np.zeros(num_tags, dtype=np.float32)
-    target[labels] = 1.0
-    return target
+def multi_hot(labels: list[list[int]], num_tags: int) -> np.ndarray:
+    """One row per post: 1.0 at each of its tag indices, set in one assignment for the batch."""
+    targets = np.zeros((len(labels), num_tags), dtype=np.float32)
+    rows = np.repeat(np.arange(len(labels)), [len(row) for row in labels])
+    targets[rows, np.fromiter(itertools.chain.from_iterable(labels), dtype=np.int64)] = 1.0
+    return targets
 
 
 class ReaderClosed(RuntimeError):
@@ -69,7 +72,7 @@ class RecordReader:
 
 class PostBatches(keras.utils.PyDataset):
     """(images, multi-hot targets) batches of `keys`, in the given order; with `augment`, each
-    image changed as epoch `epoch`'s draw for its post says."""
+    image changed as epoch `epoch`'s draw for its post says. `readers` threads prefetch them."""
 
     def __init__(
         self,
@@ -81,9 +84,11 @@ class PostBatches(keras.utils.PyDataset):
         share: Callable[[list[bytes]], list[bytes]] | None = None,
         augment: Augmenter | None = None,
         epoch: int = 0,
+        readers: int = 2,
     ):
-        # Two threads read and decode the next batches while the current one trains.
-        super().__init__(workers=2, use_multiprocessing=False)
+        # Threads, not processes: LevelDB admits one process, and the reads, the unpacking of
+        # bytes and numpy's arithmetic release the GIL.
+        super().__init__(workers=readers, use_multiprocessing=False)
         self.db = db
         self.keys = keys
         self.batch_size = batch_size
@@ -104,5 +109,5 @@ class PostBatches(keras.utils.PyDataset):
         images = np.stack([pixels for pixels, _ in records])
         if self.augment is not None:
             images = self.augment(images, chosen, self.epoch)
-        targets = np.stack([multi_hot(labels, self.num_tags) for _, labels in records])
+        targets = multi_hot([labels for _, labels in records], self.num_tags)
         return to_model_input(images, self.preprocess), targets

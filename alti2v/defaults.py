@@ -34,6 +34,8 @@ LABEL_SMOOTHING = 0.0  # bce's targets move this far towards 0.5
 PATIENCE = 0  # stop after this many epochs without a better eval mAP; 0 trains every epoch
 SEED = 0  # shuffling, initialisation and augmentation
 CHECKPOINT_MINUTES = 30.0  # also checkpoint inside an epoch after this much training time
+READERS = 0  # threads reading training batches; 0 means one per CPU core, at most MAX_READERS
+MAX_READERS = 16  # more threads contend for the GIL without reading any faster
 
 # Prediction
 TOP_K = 30  # tags printed per image (the original's); 0 prints all

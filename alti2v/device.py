@@ -61,6 +61,12 @@ def describe_device() -> str:
     )
 
 
+def accelerator_present() -> bool:
+    """Whether the model runs on a GPU (or another accelerator) rather than the CPU."""
+    kind, _ = DEVICE_LISTERS.get(keras.backend.backend(), lambda: [("cpu", "")])()[0]
+    return kind != "cpu"
+
+
 def _why_gpu_unused(backend: str) -> str:
     if os.environ.get("CUDA_VISIBLE_DEVICES") in ("", "-1"):
         return "a GPU is present but CUDA_VISIBLE_DEVICES hides it"

@@ -190,5 +190,5 @@ class FeatureBatches(keras.utils.PyDataset):
         features = self.cache.arrays[split][rows].astype(np.float32)
         # Labels stay in LevelDB: reading a record costs microseconds next to a training step.
         labels = [unpack_record(self.cache.db.get(key))[1] for key in chosen]
-        targets = np.stack([multi_hot(record_labels, self.num_tags) for record_labels in labels])
+        targets = multi_hot(labels, self.num_tags)
         return features, targets

@@ -13,6 +13,7 @@ import csv
 import io
 import logging
 import math
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, replace
@@ -34,6 +35,7 @@ from alti2v.checkpoints import (
     restore_seed_states,
     save_checkpoint,
 )
+from alti2v.device import accelerator_present
 from alti2v.distribute import ONE_DEVICE, Cluster
 from alti2v.errors import PipelineError
 from alti2v.features import FeatureCache
@@ -104,10 +106,11 @@ def train(
     quiet: bool = False,
     given: frozenset[str] = frozenset(),
     cluster: Cluster = ONE_DEVICE,
+    readers: int = defaults.READERS,
 ) -> Path | None:
     """Train (or resume) and export; return the exported model's folder (None but on process 0).
     `given` names the TrainConfig fields the user set explicitly: a resumed run says which of
-    them it ignores."""
+    them it ignores. `readers` threads prefetch the batches (0: one per core, at most 16)."""
     cluster.check_batch_size(config.batch_size)
     tags = load_vocabulary(data.vocab)
     vocab_hash = vocabulary_hash(tags)
@@ -153,8 +156,10 @@ def train(
             cache.prepare(quiet)
         with StopOnCtrlC("stopping after this batch, with a checkpoint") as stop:
             trainer = _EpochTrainer(
-                reader, model, config, len(tags), checkpoints, quiet, stop, cluster, cache
-            )
+                reader, model, config, len(tags), checkpoints, quiet, stop, cluster, cache,
+                readers=readers or min(os.cpu_count() or 1, defaults.MAX_READERS),
+                whole_batches=accelerator_present(),
+            )  # fmt: skip
             if config.patience and not eval_keys:
                 log.warning("--patience: no eval split to watch; training all %d epochs",
                             config.epochs)  # fmt: skip
@@ -247,8 +252,9 @@ def _build(num_tags: int, config: TrainConfig) -> keras.Model:
 
 class _EpochTrainer:
     def __init__(
-        self, db, model, config: TrainConfig, num_tags, checkpoints, quiet, stop, cluster, cache
-    ):
+        self, db, model, config: TrainConfig, num_tags, checkpoints, quiet, stop, cluster, cache,
+        readers: int = 2, whole_batches: bool = False,
+    ):  # fmt: skip
         self.db, self.model, self.config = db, model, config
         self.num_tags, self.checkpoints, self.quiet = num_tags, checkpoints, quiet
         self.stop, self.cluster, self.cache = stop, cluster, cache
@@ -256,6 +262,7 @@ class _EpochTrainer:
         self.trainee = cache.tail if cache else model
         names = parse_augment(config.augment)
         self.augment = Augmenter(names, config.seed) if names else None
+        self.readers, self.whole_batches = readers, whole_batches
 
     def batches(self, keys: list[bytes], epoch: int | None = None) -> PostBatches:
         """Batches of `keys`; with `epoch`, training batches, augmented as that epoch's."""
@@ -265,7 +272,7 @@ class _EpochTrainer:
         augment = self.augment if epoch is not None else None
         return PostBatches(
             self.db, keys, config.batch_size, self.num_tags, config.preprocess, share,
-            augment, epoch or 0,
+            augment, epoch or 0, self.readers,
         )  # fmt: skip
 
     def save_checkpoint(self, state: TrainState) -> None:
@@ -275,6 +282,8 @@ class _EpochTrainer:
         config = self.config
         order = epoch_order(train_keys, config.seed, state.epoch)
         order = self.cluster.whole_batches(order, config.batch_size)
+        if self.whole_batches:
+            order = drop_remainder(order, config.batch_size)
         steps_per_epoch = math.ceil(len(order) / config.batch_size)
         if getattr(self.model, "optimizer", None) is None:  # a new model; resumed ones are compiled
             _compile(self.model, config, steps_per_epoch)
@@ -343,6 +352,16 @@ class _EpochTrainer:
             targets.append(self.cluster.gather(batch_targets))
         count = len(eval_keys)  # the padding's scores are dropped
         return summarize(np.concatenate(scores)[:count], np.concatenate(targets)[:count])
+
+
+def drop_remainder(order: list[bytes], batch_size: int) -> list[bytes]:
+    """The epoch's order in whole batches only, for a GPU: there a short last batch stalled each
+    epoch for 1 to 6 seconds (H100, bench/measured/gpu-last-batch-*.log), longer than the rest of
+    a 3,256-image epoch. The posts left out are the permutation's last few, others each epoch;
+    an order shorter than one batch is kept whole."""
+    if len(order) < batch_size:
+        return order
+    return order[: len(order) - len(order) % batch_size]
 
 
 def _compile(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> None:

@@ -1,6 +1,8 @@
 """Training throughput and model FLOPs utilisation (MFU), float32 against bfloat16, and whether
 the LevelDB input pipeline keeps up (images/s of reading alone against training).
 
+The pipeline is --train's: flip augmentation and `--readers` threads.
+
 Run by bench/gpu.sh on a GPU machine (KERAS_BACKEND=jax), or anywhere with --cpu-smoke. MFU is
 the model's training FLOPs (bench/flops.py) times images/s, over the device's peak: the peak this
 run measures with a large matmul in the same dtype, and the vendor's dense figure where known.
@@ -21,6 +23,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from alti2v.augment import Augmenter
 from alti2v.batches import PostBatches
 from alti2v.device import MIXED_POLICY, describe_device
 from alti2v.layout import DataDir
@@ -55,7 +58,7 @@ def matmul_peak(dtype: str, size: int, times: int) -> float:
 
 
 def read_rate(batches: PostBatches, workers: int) -> float:
-    """Images/s of reading, decoding and preprocessing batches with `workers` threads."""
+    """Images/s of reading, augmenting and preprocessing batches with `workers` threads."""
     started = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
         images = sum(len(batch[0]) for batch in pool.map(batches.__getitem__, range(len(batches))))
@@ -105,18 +108,20 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=40, help="timed training steps per repeat")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--readers", type=int, default=16, help="reader threads for data-only")
+    parser.add_argument(
+        "--readers", type=int, default=16, help="reader threads, alone and in fit() (as --readers)"
+    )
     parser.add_argument("--matmul-size", type=int, default=8192)
     args = parser.parse_args()
     machine = describe_machine()
     device = describe_device()
     db = open_db(DataDir(args.data_dir).db)
     keys = record_keys(db, "train")
-    batches = PostBatches(db, keys, args.batch_size, NUM_TAGS, "vgg")
-    batches.workers = args.readers  # PyDataset's own reader threads during fit()
+    flip = Augmenter(("flip",), seed=0)
+    batches = PostBatches(db, keys, args.batch_size, NUM_TAGS, "vgg", None, flip, 0, args.readers)
     kind = _device_kind()
     results = {"machine": machine, "device": device, "device_kind": kind, "args": vars(args)}
-    results["read_images_per_second"] = [read_rate(batches, args.readers) for _ in range(2)]
+    results["read_images_per_second"] = [read_rate(batches, args.readers) for _ in range(3)]
     for name, policy in POLICIES.items():
         peak = matmul_peak(name, args.matmul_size, args.repeats)
         rates = train_rates(policy, batches, args.steps, args.repeats)

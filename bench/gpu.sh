@@ -2,18 +2,18 @@
 # The GPU benchmark in one command, for a machine with an NVIDIA GPU, JAX with CUDA and no
 # TensorFlow (`make gpu-venv`): draws synthetic posts, builds them into LevelDB, then measures
 # float32 against bfloat16 training (images/s, MFU) and the input pipeline alone (bench/gpu.py).
-# Its JSON goes to bench/measured/gpu-<date>.json, its summary to stderr.
+# Its JSON goes to bench/measured/gpu-<date>-batch<size>.json, its summary to stderr.
 #
-#   bench/gpu.sh               # on the GPU machine: 2,048 posts, batch 128
+#   bench/gpu.sh               # on the GPU machine: 4,096 posts, batches of 128 and 256
 #   bench/gpu.sh --cpu-smoke   # anywhere: 48 posts, batch 8, a few steps, on the CPU via JAX
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$( [ -x .venv-gpu/bin/python ] && echo .venv-gpu/bin/python || echo python3 )}
 export KERAS_BACKEND=jax TF_CPP_MIN_LOG_LEVEL=2
-POSTS=2048 BENCH_ARGS=(--batch-size 128 --steps 40 --repeats 3 --readers 16)
+POSTS=4096 DRAWERS=8 BATCHES=(128 256) BENCH_ARGS=(--steps 40 --repeats 3 --readers 16)
 if [[ "${1:-}" == "--cpu-smoke" ]]; then
     export JAX_PLATFORMS=cpu
-    POSTS=48 BENCH_ARGS=(--batch-size 8 --steps 2 --repeats 1 --readers 2 --matmul-size 512)
+    POSTS=48 DRAWERS=2 BATCHES=(8) BENCH_ARGS=(--steps 2 --repeats 1 --readers 2 --matmul-size 512)
 fi
 WORK=${WORK:-$(mktemp -d /tmp/alt-i2v-gpu.XXXXXX)}
 OUT=${OUT_DIR:-bench/measured}
@@ -21,11 +21,25 @@ OUT=${OUT_DIR:-bench/measured}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >&2 || true
 
 started=$(date +%s)
-"$PYTHON" -m alti2v.synthetic --out "$WORK/data/imgs" --count "$POSTS" --seed 0 >&2
+# Drawing is one process per call: split the posts over DRAWERS calls, each its own scene stream.
+share=$(( POSTS / DRAWERS ))
+for (( part = 0; part < DRAWERS; part++ )); do
+    "$PYTHON" -m alti2v.synthetic --out "$WORK/data/imgs" --count "$share" --seed "$part" \
+        --start-id $(( part * share + 1 )) >&2 &
+done
+wait
 "$PYTHON" alt_i2v.py --data-dir "$WORK/data" --maeshori --build --quiet >&2
 echo "draw and --build of $POSTS posts: $(( $(date +%s) - started )) s" >&2
 
 mkdir -p "$OUT"
-result="$OUT/gpu-$([[ "${1:-}" == "--cpu-smoke" ]] && echo cpu-smoke- )$(date -u +%Y%m%d-%H%M).json"
-"$PYTHON" -m bench.gpu --data-dir "$WORK/data" "${BENCH_ARGS[@]}" > "$result"
-echo "raw output: $result" >&2
+stamp=$([[ "${1:-}" == "--cpu-smoke" ]] && echo cpu-smoke- )$(date -u +%Y%m%d-%H%M)
+for batch in "${BATCHES[@]}"; do
+    result="$OUT/gpu-$stamp-batch$batch.json"
+    "$PYTHON" -m bench.gpu --data-dir "$WORK/data" --batch-size "$batch" "${BENCH_ARGS[@]}" \
+        > "$result"
+    echo "raw output: $result" >&2
+done
+# --train's own epochs: when each step ends and each batch is read (bench/epoch_timeline.py).
+"$PYTHON" -m bench.epoch_timeline --data-dir "$WORK/data" --batch-size "${BATCHES[0]}" \
+    > "$OUT/gpu-$stamp-epoch-timeline.txt"
+echo "raw output: $OUT/gpu-$stamp-epoch-timeline.txt" >&2

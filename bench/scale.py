@@ -5,7 +5,9 @@ unpack and preprocess a shuffled LevelDB record, as `PostBatches` does) and coun
 a record and of the 4096-tag model's gradient. Everything else is an assumption with a flag, and
 the output says which: the GPU's training rate, cores per machine, link bandwidths. An epoch's
 time is the slowest of three pipes: GPU compute plus the gradient all-reduce (not overlapped, an
-upper bound), and the input (LevelDB readers on each machine). Raw output: bench/measured/scale.md.
+upper bound), and the input (LevelDB readers on each machine: threads times this machine's rate
+per core, capped by what one process's threads were measured to deliver on the GPU machine).
+Raw output: bench/measured/scale.md.
 
     python -m bench.scale > bench/measured/scale.md
 """
@@ -120,13 +122,22 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=1024, help="LevelDB records to time")
     parser.add_argument("--repeats", type=int, default=3, help="timings of each measurement")
     parser.add_argument(
-        "--gpu-images-per-second", type=float, default=1900.0,
-        help="training images/s of one GPU (README: H100, JAX, float32)",
+        "--gpu-images-per-second", type=float, default=17_200.0,
+        help="training images/s of one GPU (H100, JAX, bfloat16, batch 128, 4096 tags, from "
+        "memory: bench/measured/gpu-20261127-0823-batch128.json)",
     )  # fmt: skip
-    parser.add_argument("--batch-per-gpu", type=int, default=16, help="images per GPU per step")
+    parser.add_argument("--batch-per-gpu", type=int, default=128, help="images per GPU per step")
     parser.add_argument("--gpus-per-machine", type=int, default=8)
     parser.add_argument("--cores-per-machine", type=int, default=16, help="for decode and reads")
-    parser.add_argument("--reader-threads", type=int, default=2, help="PostBatches' workers")
+    parser.add_argument(
+        "--reader-threads", type=int, default=16, help="--readers (its default on 16 cores)"
+    )
+    parser.add_argument(
+        "--input-images-per-second", type=float, default=8_000.0,
+        help="most one process's reader threads deliver, whatever their number (Python's lock): "
+        "16 on the H100 machine's 16-core Xeon, batch 128 (bench/measured/gpu-20261127-0823-"
+        "batch128.json, read_host_float32_images_per_second)",
+    )  # fmt: skip
     parser.add_argument(
         "--nvlink-gbps", type=float, default=200.0,
         help="all-reduce bandwidth per GPU inside a machine, GB/s (NCCL on NVLink, conservative)",
@@ -171,7 +182,7 @@ def main() -> int:
     print("\n## Assumed\n")
     for name in (
         "gpu_images_per_second", "batch_per_gpu", "gpus_per_machine", "cores_per_machine",
-        "reader_threads", "nvlink_gbps", "network_gbps",
+        "reader_threads", "input_images_per_second", "nvlink_gbps", "network_gbps",
     ):  # fmt: skip
         print(f"- `--{name.replace('_', '-')}` {getattr(args, name)}")
 
@@ -185,7 +196,7 @@ def main() -> int:
     )
     print(
         "\n| GPUs | machines | global batch | steps/epoch | compute | all-reduce | "
-        "input (threads now) | input (all cores) | epoch | bound by |"
+        "input (reader threads, capped) | input (all cores, uncapped) | epoch | bound by |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for gpus in GPUS:
@@ -194,7 +205,8 @@ def main() -> int:
         steps = math.ceil(args.posts / global_batch)
         compute = args.posts / (gpus * args.gpu_images_per_second)
         reduce = steps * all_reduce_seconds(gradient_bytes, gpus, args)
-        threads_input = args.posts / (machines * args.reader_threads * read_rate)
+        per_machine = min(args.reader_threads * read_rate, args.input_images_per_second)
+        threads_input = args.posts / (machines * per_machine)
         cores_input = args.posts / (machines * args.cores_per_machine * read_rate)
         parts = {
             "compute + all-reduce": compute + reduce,

@@ -7,8 +7,14 @@ import keras
 import numpy as np
 import pytest
 
-from alti2v.device import describe_device, mixed_precision_copy, use_mixed_precision
+from alti2v.device import (
+    accelerator_present,
+    describe_device,
+    mixed_precision_copy,
+    use_mixed_precision,
+)
 from alti2v.model import build_model
+from alti2v.train import drop_remainder
 
 
 @pytest.fixture
@@ -50,3 +56,14 @@ def test_mixed_precision_copy_predicts_like_the_float32_model() -> None:
     assert actual.dtype == np.float32
     np.testing.assert_allclose(actual, expected, atol=0.02)
     assert not np.array_equal(actual, expected)  # it did compute in bfloat16
+
+
+def test_the_cpu_is_no_accelerator_so_training_keeps_the_short_last_batch() -> None:
+    assert not accelerator_present()
+
+
+def test_drop_remainder_keeps_whole_batches_of_the_order() -> None:
+    order = [bytes([i]) for i in range(10)]
+    assert drop_remainder(order, 4) == order[:8]
+    assert drop_remainder(order, 5) == order  # already whole
+    assert drop_remainder(order[:3], 4) == order[:3]  # less than a batch: nothing to drop

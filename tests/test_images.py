@@ -207,6 +207,16 @@ def test_vgg_input_equals_keras_preprocess_input(pixel_batch: np.ndarray) -> Non
     np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-4)
 
 
+@pytest.mark.parametrize("shape", [(3,), (5, 3), (2, 8, 8, 3), (7, 9, 3), (0, 4, 4, 3)])
+def test_vgg_input_equals_the_plain_formula_to_the_bit(shape: tuple[int, ...]) -> None:
+    pixels = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
+    for batch in (pixels, pixels[..., ::2, :, :] if pixels.ndim == 4 else pixels):
+        expected = batch[..., ::-1].astype(np.float32) - np.float32([103.939, 116.779, 123.68])
+        actual = to_model_input(batch, "vgg")
+        assert actual.dtype == np.float32 and actual.shape == expected.shape
+        np.testing.assert_array_equal(actual, expected)
+
+
 def test_raw_input_is_the_pixels_as_float32(pixel_batch: np.ndarray) -> None:
     actual = to_model_input(pixel_batch, "raw")
     assert actual.dtype == np.float32

@@ -1,0 +1,102 @@
+"""The host side of --train's input pipeline, per image: the network-input conversion against the
+plain numpy formula it replaced, and batches read from LevelDB with 1 and with --readers' default
+threads (flip augmentation, batch 128, a GPU's batch), all in one run.
+
+    python -m bench.input_speed          # 512 synthetic posts in a temporary folder
+
+Writes bench/measured/input-speed-<date>.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from alti2v import defaults, synthetic
+from alti2v.augment import Augmenter
+from alti2v.batches import PostBatches
+from alti2v.images import to_model_input
+from alti2v.layout import DataDir
+from alti2v.store import BuildSettings, build_dataset, open_db, record_keys
+from alti2v.vocabulary import build_vocabulary
+from bench.machine import markdown_header, write_measured
+
+BATCH = 128
+MEAN_BGR = np.float32([103.939, 116.779, 123.68])
+
+
+def microseconds_per_image(function, pixels: np.ndarray, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function(pixels)
+        times.append((time.perf_counter() - started) / len(pixels) * 1e6)
+    return times
+
+
+def read_rate(batches: PostBatches, threads: int) -> float:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        images = sum(len(batch[0]) for batch in pool.map(batches.__getitem__, range(len(batches))))
+    return images / (time.perf_counter() - started)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--posts", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    pixels = np.random.default_rng(0).integers(0, 256, (BATCH, 150, 150, 3), dtype=np.uint8)
+    plain = microseconds_per_image(
+        lambda batch: batch[..., ::-1].astype(np.float32) - MEAN_BGR, pixels, args.repeats
+    )
+    ours = microseconds_per_image(lambda batch: to_model_input(batch, "vgg"), pixels, args.repeats)
+    threads = min(os.cpu_count() or 1, defaults.MAX_READERS)
+    with tempfile.TemporaryDirectory() as folder:
+        data = DataDir(Path(folder))
+        synthetic.generate(data.imgs, args.posts, seed=0)
+        build_vocabulary(data, quiet=True)
+        build_dataset(data, BuildSettings(eval_fraction=0.0), quiet=True)
+        db = open_db(data.db)
+        batches = PostBatches(
+            db, record_keys(db, "train"), BATCH, 4096, "vgg", None, Augmenter(("flip",), 0)
+        )
+        read_rate(batches, 1)  # the page cache warm for both
+        rates = {count: [read_rate(batches, count) for _ in range(args.repeats)]
+                 for count in sorted({1, threads})}  # fmt: skip
+        db.close()
+    lines = [
+        markdown_header("The input pipeline's host side, per image"),
+        "| what | median | runs |",
+        "|---|---|---|",
+        f"| `vgg` input, plain numpy formula | {statistics.median(plain):.0f} us/img | "
+        + " ".join(f"{value:.0f}" for value in plain) + " |",
+        f"| `vgg` input, `to_model_input` | {statistics.median(ours):.0f} us/img | "
+        + " ".join(f"{value:.0f}" for value in ours) + " |",
+    ]  # fmt: skip
+    for count, values in rates.items():
+        runs = " ".join(f"{value:.0f}" for value in values)
+        lines.append(
+            f"| batches read, flipped, made input: {count} thread(s) | "
+            f"{statistics.median(values):.0f} img/s | {runs} |"
+        )
+    lines.append(
+        f"\n`to_model_input` is {statistics.median(plain) / statistics.median(ours):.1f}x the "
+        "plain formula's speed, with the same float32 values (tests/test_images.py)."
+    )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    print(f"raw output: {write_measured(text, 'input-speed')}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
