@@ -158,7 +158,7 @@ def train(
             trainer = _EpochTrainer(
                 reader, model, config, len(tags), checkpoints, quiet, stop, cluster, cache,
                 readers=readers or min(os.cpu_count() or 1, defaults.MAX_READERS),
-                whole_batches=accelerator_present(),
+                drop_short_batch=accelerator_present(),
             )  # fmt: skip
             if config.patience and not eval_keys:
                 log.warning("--patience: no eval split to watch; training all %d epochs",
@@ -253,7 +253,7 @@ def _build(num_tags: int, config: TrainConfig) -> keras.Model:
 class _EpochTrainer:
     def __init__(
         self, db, model, config: TrainConfig, num_tags, checkpoints, quiet, stop, cluster, cache,
-        readers: int = 2, whole_batches: bool = False,
+        readers: int, drop_short_batch: bool,
     ):  # fmt: skip
         self.db, self.model, self.config = db, model, config
         self.num_tags, self.checkpoints, self.quiet = num_tags, checkpoints, quiet
@@ -262,7 +262,7 @@ class _EpochTrainer:
         self.trainee = cache.tail if cache else model
         names = parse_augment(config.augment)
         self.augment = Augmenter(names, config.seed) if names else None
-        self.readers, self.whole_batches = readers, whole_batches
+        self.readers, self.drop_short_batch = readers, drop_short_batch
 
     def batches(self, keys: list[bytes], epoch: int | None = None) -> PostBatches:
         """Batches of `keys`; with `epoch`, training batches, augmented as that epoch's."""
@@ -282,7 +282,7 @@ class _EpochTrainer:
         config = self.config
         order = epoch_order(train_keys, config.seed, state.epoch)
         order = self.cluster.whole_batches(order, config.batch_size)
-        if self.whole_batches:
+        if self.drop_short_batch:
             order = drop_remainder(order, config.batch_size)
         steps_per_epoch = math.ceil(len(order) / config.batch_size)
         if getattr(self.model, "optimizer", None) is None:  # a new model; resumed ones are compiled
