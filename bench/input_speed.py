@@ -15,7 +15,6 @@ import statistics
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from alti2v.images import to_model_input
 from alti2v.layout import DataDir
 from alti2v.store import BuildSettings, build_dataset, open_db, record_keys
 from alti2v.vocabulary import build_vocabulary
+from bench.gpu import read_rate
 from bench.machine import markdown_header, write_measured
 
 BATCH = 128
@@ -40,13 +40,6 @@ def microseconds_per_image(function, pixels: np.ndarray, repeats: int) -> list[f
         function(pixels)
         times.append((time.perf_counter() - started) / len(pixels) * 1e6)
     return times
-
-
-def read_rate(batches: PostBatches, threads: int) -> float:
-    started = time.perf_counter()
-    with ThreadPoolExecutor(threads) as pool:
-        images = sum(len(batch[0]) for batch in pool.map(batches.__getitem__, range(len(batches))))
-    return images / (time.perf_counter() - started)
 
 
 def main(argv: list[str] | None = None) -> int:
