@@ -83,7 +83,8 @@ def load_image(
                     # JPEG can decode at 1/2, 1/4, 1/8 scale for free; stay at least twice the
                     # target so the resize filter still does the real work.
                     image.draft("RGB", (image_size * 2, image_size * 2))
-                image = ImageOps.exif_transpose(image)
+                # In place: otherwise Pillow copies every image that needs no turning.
+                ImageOps.exif_transpose(image, in_place=True)
                 rgb = _to_rgb(image)
                 resized = rgb.resize((image_size, image_size), RESIZE_FILTERS[resize])
                 return np.asarray(resized, dtype=np.uint8)
@@ -115,7 +116,8 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         image = image.convert("RGBA")
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image)
-    return image.convert("RGB")
+    # convert() would copy an image that is RGB already (most JPEGs).
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def to_model_input(pixels: np.ndarray, preprocess: str) -> np.ndarray:
