@@ -247,6 +247,14 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[str, ...]]]
         "posts --maeshori counted, so training starts from the base rates)",
     )
     train.add_argument(
+        "--head-init",
+        choices=defaults.HEAD_INIT_CHOICES,
+        default=defaults.HEAD_INIT,
+        help="the new head's starting weights: random, or linear-probe (fitted first as "
+        "approach 3's logistic regressions on the frozen VGG16 output, on at most "
+        f"{defaults.BASELINE_MAX} training posts; the network then starts where they are)",
+    )
+    train.add_argument(
         "--patience",
         type=_non_negative_int,
         default=defaults.PATIENCE,
@@ -739,6 +747,7 @@ def run(args: argparse.Namespace, given: frozenset[str]) -> int:
             dropout=args.dropout, weight_decay=args.weight_decay,
             backbone_lr_scale=args.backbone_lr_scale, head_epochs=args.head_epochs, loss=args.loss,
             label_smoothing=args.label_smoothing, bias_init=args.bias_init,
+            head_init=args.head_init,
             patience=args.patience, seed=args.seed,
             checkpoint_minutes=args.checkpoint_minutes, cache_features=args.cache_features,
             mixed_precision=args.mixed_precision,

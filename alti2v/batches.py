@@ -29,6 +29,14 @@ def epoch_order(keys: list[bytes], seed: int, epoch: int) -> list[bytes]:
     return [keys[position] for position in permutation]
 
 
+def sample_keys(keys: list[bytes], limit: int, seed: int) -> list[bytes]:
+    """At most `limit` of `keys`, a seeded random choice kept in key order."""
+    if len(keys) <= limit:
+        return keys
+    chosen = np.random.default_rng(seed).choice(len(keys), limit, replace=False)
+    return [keys[index] for index in np.sort(chosen)]
+
+
 def multi_hot(labels: list[list[int]], num_tags: int) -> np.ndarray:
     """One row per post: 1.0 at each of its tag indices, set in one assignment for the batch."""
     targets = np.zeros((len(labels), num_tags), dtype=np.float32)

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from alti2v import defaults
 from alti2v.baselines import feature_extractor, fit_regressions
+from alti2v.batches import sample_keys
 from alti2v.errors import PipelineError
 from alti2v.images import ImageError, load_image, to_model_input
 from alti2v.judge import Judgement, Settings, judge
@@ -197,10 +198,7 @@ class _TrainSplit:
 
     def sample(self, limit: int, seed: int) -> list[bytes]:
         """At most `limit` training keys, a seeded random choice kept in key order."""
-        if len(self.keys) <= limit:
-            return self.keys
-        chosen = np.random.default_rng(seed).choice(len(self.keys), limit, replace=False)
-        return [self.keys[index] for index in np.sort(chosen)]
+        return sample_keys(self.keys, limit, seed)
 
     def counts(self, num_tags: int) -> np.ndarray:
         """Training posts per tag (zeros without a dataset)."""

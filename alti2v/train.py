@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from alti2v import defaults
 from alti2v.augment import Augmenter, parse_augment
-from alti2v.batches import PostBatches, RecordReader, epoch_order
+from alti2v.batches import PostBatches, RecordReader, epoch_order, sample_keys
 from alti2v.checkpoints import (
     TrainState,
     latest_checkpoint,
@@ -46,6 +46,7 @@ from alti2v.metrics import summarize
 from alti2v.model import build_model, set_output_prior
 from alti2v.models import export_model
 from alti2v.optimizer import TaggerAdamW
+from alti2v.probe import apply_head_probe, fit_head_probe
 from alti2v.resume import check_same_dataset, dataset_fingerprint, warn_ignored_flags
 from alti2v.store import contents_hash, open_db, read_meta, record_keys
 from alti2v.vocabulary import load_vocabulary, load_vocabulary_meta, vocabulary_hash
@@ -81,6 +82,7 @@ class TrainConfig:
     loss: str = defaults.LOSS
     label_smoothing: float = defaults.LABEL_SMOOTHING
     bias_init: str = defaults.BIAS_INIT
+    head_init: str = defaults.HEAD_INIT
     patience: int = defaults.PATIENCE
     seed: int = defaults.SEED
     checkpoint_minutes: float = defaults.CHECKPOINT_MINUTES
@@ -95,7 +97,7 @@ class TrainConfig:
 SEED_RECIPE = {
     "augment": "none", "dropout": 0.0, "weight_decay": 0.0, "backbone_lr_scale": 1.0,
     "head_epochs": 0.0, "loss": "bce", "label_smoothing": 0.0, "bias_init": "zeros",
-    "patience": 0,
+    "head_init": "random", "patience": 0,
 }  # fmt: skip
 
 
@@ -140,6 +142,10 @@ def train(
         contents = contents_hash(db)
         fingerprint = dataset_fingerprint(meta, train_keys, eval_keys, contents, config.preprocess)
         model, state, config = _start_or_resume(checkpoints, config, tags, fingerprint, given, data)
+        if config.head_init == "linear-probe" and not state.history and not state.step:
+            # A new run: checkpoints come after a step (one saved at step 0, by a Ctrl-C before
+            # the first batch, holds the same start, which this computes again to the bit).
+            _init_head_from_probe(model, reader, train_keys, config, len(tags), cluster, quiet)
         cache = None
         if config.cache_features:
             if cluster is not ONE_DEVICE:
@@ -230,6 +236,22 @@ def _start_or_resume(
     model = load_checkpoint_model(checkpoint)
     restore_seed_states(model, state)
     return model, state, resumed
+
+
+def _init_head_from_probe(
+    model, reader, train_keys: list[bytes], config: TrainConfig, num_tags: int, cluster, quiet
+) -> None:
+    if cluster.process_count > 1:
+        # Each process would fit its own probe; replicas that differ in the last bits diverge.
+        raise TrainError(
+            "--head-init linear-probe and several processes together are not supported; "
+            "start with one process, or use --head-init random"
+        )
+    keys = sample_keys(train_keys, defaults.BASELINE_MAX, config.seed)
+    log.info("--head-init linear-probe: fitting %d logistic regressions on %d posts",
+             num_tags, len(keys))  # fmt: skip
+    batches = PostBatches(reader, keys, PROBE_BATCH, num_tags, config.preprocess)
+    apply_head_probe(model, fit_head_probe(model, batches, quiet))
 
 
 def _tag_frequencies(data: DataDir, tags: list[str]) -> np.ndarray:
@@ -403,6 +425,7 @@ def _patience_spent(state: TrainState, patience: int) -> bool:
 
 
 # Learning rate at the end of training, as a fraction of --learning-rate.
+PROBE_BATCH = 32  # posts per forward pass while the linear probe's features are computed
 SCHEDULE_FLOOR = {"constant": 1.0, "cosine": 0.0}
 
 

@@ -71,6 +71,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--loss", default=defaults.LOSS)
     parser.add_argument("--label-smoothing", type=float, default=defaults.LABEL_SMOOTHING)
     parser.add_argument("--bias-init", default=defaults.BIAS_INIT)
+    parser.add_argument("--head-init", default=defaults.HEAD_INIT)
     parser.add_argument("--patience", type=int, default=defaults.PATIENCE)
     parser.add_argument("--cache-features", action="store_true", help="--train's")
     parser.add_argument(

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 SEED_RECIPE = ["--augment", "none", "--dropout", "0", "--weight-decay", "0",
                "--backbone-lr-scale", "1", "--head-epochs", "0", "--loss", "bce",
                "--label-smoothing", "0", "--bias-init", "zeros", "--learning-rate", "1e-4",
-               "--batch-size", "16"]  # fmt: skip
+               "--batch-size", "16", "--head-init", "random"]  # fmt: skip
 
 FLIP = [*SEED_RECIPE, "--augment", "flip"]
 
@@ -59,6 +59,10 @@ VARIANTS = {
     # Twice the training posts (the held-out 200 stay).
     "flip-2x": [*FLIP, "--train-count", "1200"],
     "flip-4x": [*FLIP, "--train-count", "2400"],
+    # The fifth round: the head starts as approach 3's linear probe (LP-FT).
+    "flip-lpft": [*FLIP, "--head-init", "linear-probe"],
+    "flip-lpft-head1e-5": [*FLIP, "--head-init", "linear-probe", "--learning-rate", "1e-5",
+                           "--backbone-lr-scale", "10"],  # the blocks at 1e-4 still
     "seed-recipe-2x": [*SEED_RECIPE, "--train-count", "1200"],
     # --cache-features (issue 9): the seed recipe trained from float16 features of the frozen
     # layers, against seed-recipe from pixels.

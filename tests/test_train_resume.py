@@ -329,3 +329,20 @@ def test_augmented_dropout_run_resumes_exactly(trained, alt_i2v, tmp_path: Path)
     # And the recipe changed training: the seed recipe's weights are not these.
     plain = load_keras(trained.final_checkpoint)
     assert not np.allclose(resumed.weights[-1].numpy(), plain.weights[-1].numpy())
+
+
+def test_linear_probe_start_resumes_exactly(trained, alt_i2v, tmp_path: Path) -> None:
+    # The probe is fitted once, on the new run; a resumed run keeps the checkpoint's weights.
+    recipe = (*trained.train_flags, "--head-init", "linear-probe")
+    whole = trained.copy_dataset(tmp_path / "whole")
+    started = alt_i2v("--train", "--epochs", 2, *recipe, "--data-dir", whole)
+    assert "--head-init linear-probe: fitting" in started.stderr
+    halves = trained.copy_dataset(tmp_path / "halves")
+    alt_i2v("--train", "--epochs", 1, *recipe, "--data-dir", halves)
+    resumed_run = alt_i2v("--train", "--epochs", 2, *recipe, "--data-dir", halves)
+    assert "--head-init linear-probe: fitting" not in resumed_run.stderr
+    final = "e0002-s0000000"
+    resumed = load_keras(checkpoints_of(halves) / final)
+    assert_same_training_state(resumed, load_keras(checkpoints_of(whole) / final))
+    plain = load_keras(trained.final_checkpoint)
+    assert not np.allclose(resumed.weights[-1].numpy(), plain.weights[-1].numpy())
