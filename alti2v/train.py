@@ -424,8 +424,8 @@ def _patience_spent(state: TrainState, patience: int) -> bool:
     return len(scores) - 1 - best_epoch >= patience
 
 
-# Learning rate at the end of training, as a fraction of --learning-rate.
 PROBE_BATCH = 32  # posts per forward pass while the linear probe's features are computed
+# Learning rate at the end of training, as a fraction of --learning-rate.
 SCHEDULE_FLOOR = {"constant": 1.0, "cosine": 0.0}
 
 
