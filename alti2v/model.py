@@ -40,10 +40,19 @@ def build_model(
     return model
 
 
+def head_layers(model: keras.Model) -> tuple[keras.layers.Layer, ...]:
+    """The new head of a `build_model` network: (BatchNormalization, Dense(2048), last Dense)."""
+    norm = next(
+        layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)
+    )
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    return norm, dense[0], dense[-1]
+
+
 def set_output_prior(model: keras.Model, frequencies: np.ndarray) -> None:
     """Start each tag's logit at the log-odds of its frequency, so the untrained network already
     predicts the base rates and the first steps' gradients do not go to learning them."""
-    last = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)][-1]
+    _, _, last = head_layers(model)
     # Clipped so a tag on every (or no) post gets a finite bias.
     p = np.clip(frequencies, 1e-4, 1 - 1e-4)
     last.bias.assign(np.log(p / (1 - p)).astype(last.bias.dtype))

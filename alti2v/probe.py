@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from alti2v.baselines import fit_regressions
 from alti2v.batches import PostBatches
+from alti2v.model import head_layers
 
 
 @dataclass(frozen=True)
@@ -35,15 +36,6 @@ class HeadProbe:
     variance: np.ndarray  # (channels,)
     weights: np.ndarray  # (channels, tags) on the standardised, position-averaged output
     bias: np.ndarray  # (tags,) logits
-
-
-def head_layers(model: keras.Model) -> tuple:
-    """(BatchNormalization, Dense(2048), last Dense) of a `build_model` network."""
-    norm = next(
-        layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)
-    )
-    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-    return norm, dense[0], dense[-1]
 
 
 def fit_head_probe(model: keras.Model, batches: PostBatches, quiet: bool = False) -> HeadProbe:

@@ -24,20 +24,17 @@ import numpy as np
 from alti2v.images import ImageError, to_model_input
 from alti2v.inputs import InputImage
 from alti2v.layout import atomic_write_bytes, atomic_write_text
+from alti2v.model import head_layers
 from alti2v.models import LoadedModel
 from alti2v.predict import decoded_batches
 
 
-def _dense_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-
-
 def _logits(model: keras.Model):
-    return _dense_layers(model)[-1].output
+    return head_layers(model)[2].output
 
 
 def _pooled_dense(model: keras.Model):
-    return keras.ops.mean(_dense_layers(model)[0].output, axis=(1, 2))
+    return keras.ops.mean(head_layers(model)[1].output, axis=(1, 2))
 
 
 def _pooled_block5(model: keras.Model):
