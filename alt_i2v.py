@@ -250,7 +250,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[str, ...]]]
         "--head-init",
         choices=defaults.HEAD_INIT_CHOICES,
         default=defaults.HEAD_INIT,
-        help="the new head's starting weights: random, or linear-probe (fitted first as "
+        help="the new head's starting weights: random (Keras'), zero (the last layer's "
+        "kernel at zero, as Big Transfer starts its heads), or linear-probe (fitted first as "
         "approach 3's logistic regressions on the frozen VGG16 output, on at most "
         f"{defaults.BASELINE_MAX} training posts; the network then starts where they are)",
     )

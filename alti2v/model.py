@@ -49,6 +49,14 @@ def head_layers(model: keras.Model) -> tuple[keras.layers.Layer, ...]:
     return norm, dense[0], dense[-1]
 
 
+def zero_output_kernel(model: keras.Model) -> None:
+    """Start the last Dense's kernel at zero, as Big Transfer starts its heads: every image then
+    scores the bias alone, and the first steps teach the last layer to read the features before
+    any gradient reaches the layers below through random weights."""
+    _, _, last = head_layers(model)
+    last.kernel.assign(np.zeros(last.kernel.shape, dtype=last.kernel.dtype))
+
+
 def set_output_prior(model: keras.Model, frequencies: np.ndarray) -> None:
     """Start each tag's logit at the log-odds of its frequency, so the untrained network already
     predicts the base rates and the first steps' gradients do not go to learning them."""

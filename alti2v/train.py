@@ -43,7 +43,7 @@ from alti2v.interrupt import StopOnCtrlC
 from alti2v.layout import DataDir, atomic_write_text
 from alti2v.losses import LOSSES
 from alti2v.metrics import summarize
-from alti2v.model import build_model, set_output_prior
+from alti2v.model import build_model, set_output_prior, zero_output_kernel
 from alti2v.models import export_model
 from alti2v.optimizer import TaggerAdamW
 from alti2v.probe import apply_head_probe, fit_head_probe
@@ -201,6 +201,8 @@ def _start_or_resume(
         log.info("starting a new run: %d tags, weights %s", len(tags), config.weights)
         keras.utils.set_random_seed(config.seed)
         model = _build(len(tags), config)
+        if config.head_init == "zero":
+            zero_output_kernel(model)
         if config.bias_init == "prior":
             set_output_prior(model, _tag_frequencies(data, tags))
         state = TrainState(

@@ -17,7 +17,7 @@ from alti2v.distribute import Cluster
 from alti2v.images import to_model_input
 from alti2v.layout import DataDir
 from alti2v.losses import LOSSES, AsymmetricLoss
-from alti2v.model import build_model, set_output_prior
+from alti2v.model import build_model, head_layers, set_output_prior, zero_output_kernel
 from alti2v.models import LoadedModel
 from alti2v.optimizer import TaggerAdamW
 from alti2v.store import open_db, pack_record, record_key
@@ -210,6 +210,29 @@ def test_prior_bias_starts_each_tag_at_its_frequency(tmp_path: Path) -> None:
     bias = keras.ops.convert_to_numpy(model.layers[-3].bias)
     # A tag on no post or on every post gets a large but finite bias.
     np.testing.assert_allclose(1 / (1 + np.exp(-bias)), [0.75, 0.25, 1e-4, 1 - 1e-4], rtol=1e-5)
+
+
+def test_zero_head_starts_at_the_bias_and_trains_the_last_layer_first() -> None:
+    model = build_model(3, image_size=32, weights=None)
+    zero_output_kernel(model)
+    set_output_prior(model, np.array([0.5, 0.2, 0.9]))
+    pixels = to_model_input(images(), "vgg")
+    # Every image scores the prior alone.
+    np.testing.assert_allclose(model.predict_on_batch(pixels), [[0.5, 0.2, 0.9]] * 4, rtol=1e-5)
+    _, dense, last = head_layers(model)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    targets = np.eye(4, 3, dtype=np.float32)
+
+    def weights(layer: keras.layers.Layer) -> np.ndarray:
+        return keras.ops.convert_to_numpy(layer.kernel).copy()
+
+    dense_before = weights(dense)
+    model.train_on_batch(pixels, targets)
+    # Through a zero kernel no gradient reaches the layers below: only the last one moved.
+    assert np.abs(weights(last)).max() > 0
+    np.testing.assert_array_equal(weights(dense), dense_before)
+    model.train_on_batch(pixels, targets)
+    assert not np.array_equal(weights(dense), dense_before)
 
 
 def test_prior_bias_needs_the_counts_of_maeshori(tmp_path: Path) -> None:
