@@ -5,8 +5,9 @@
 
 Order of work: the threshold mask picks tags; the rating is placed (or dropped); `--exclude`,
 `--include-only` and `--replace` apply (each matching either spelling, `long_hair` or `long hair`);
-tags are sorted, characters moved first and the list capped at `--max-tags`; the `--always-first`
-tags go in front; last the spelling (`--spaces`, `--escape-parens`) is applied to the names.
+tags are ranked by probability, characters moved first and the list capped at `--top-k`, so the
+cap keeps the most probable tags, and then sorted as `--sort` asks; the `--always-first` tags go
+in front; last the spelling (`--spaces`, `--escape-parens`) is applied to the names.
 """
 
 from __future__ import annotations
@@ -88,14 +89,15 @@ def select_tags(
         for tag, prob, category in chosen
         if _wanted(tag_key(tag), settings)
     ]
-    if settings.sort == "alpha":
-        chosen.sort(key=lambda item: tag_key(item[0]))
-    else:
-        chosen.sort(key=lambda item: -item[1])  # stable: ties keep vocabulary order
+    chosen.sort(key=lambda item: -item[1])  # stable: ties keep vocabulary order
     if settings.character_first:
         chosen.sort(key=lambda item: item[2] != "character")
     if settings.max_tags:
         chosen = chosen[: settings.max_tags]
+    if settings.sort == "alpha":
+        chosen.sort(key=lambda item: tag_key(item[0]))
+        if settings.character_first:
+            chosen.sort(key=lambda item: item[2] != "character")
     rating = top_rating(probabilities, vocabulary)
     if rating is not None and settings.rating in ("first", "last"):
         chosen.insert(0 if settings.rating == "first" else len(chosen), rating)

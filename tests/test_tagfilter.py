@@ -67,6 +67,13 @@ def test_sort_character_first_max_tags_and_always_first():
     assert names(TagSettings(sort="alpha", rating="none")) == [
         "^_^", "a_(b)", "hatsune_miku", "long_hair", "solo",
     ]  # fmt: skip
+    # The cap keeps the most probable tags; --sort alpha orders those, not the whole vocabulary.
+    assert names(TagSettings(sort="alpha", rating="none", max_tags=3)) == [
+        "^_^", "long_hair", "solo",
+    ]  # fmt: skip
+    assert names(TagSettings(sort="alpha", rating="none", max_tags=3, character_first=True)) == [
+        "hatsune_miku", "long_hair", "solo",
+    ]  # fmt: skip
     settings = TagSettings(character_first=True, max_tags=3, always_first=("my_oc", "solo"))
     tags = select_tags(PROBABILITIES, EVERY_TAG, VOCABULARY, settings)
     # solo is already among the tags, so only my_oc is added in front; the cap counts model tags
