@@ -243,16 +243,16 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[str, ...]]]
         "--bias-init",
         choices=defaults.BIAS_INIT_CHOICES,
         default=defaults.BIAS_INIT,
-        help="the last layer's starting bias: zeros, or prior (each tag's log-odds on the "
-        "posts --maeshori counted, so training starts from the base rates)",
+        help="the last layer's starting bias: prior (each tag's log-odds on the posts "
+        "--maeshori counted, so training starts from the base rates), or zeros (Keras')",
     )
     train.add_argument(
         "--head-init",
         choices=defaults.HEAD_INIT_CHOICES,
         default=defaults.HEAD_INIT,
-        help="the new head's starting weights: random (Keras'), zero (the last layer's "
-        "kernel at zero, as Big Transfer starts its heads), or linear-probe (fitted first as "
-        "approach 3's logistic regressions on the frozen VGG16 output, on at most "
+        help="the new head's starting weights: zero (the last layer's kernel at zero, as Big "
+        "Transfer starts its heads), random (Keras', the original's), or linear-probe (fitted "
+        "first as approach 3's logistic regressions on the frozen VGG16 output, on at most "
         f"{defaults.BASELINE_MAX} training posts; the network then starts where they are)",
     )
     train.add_argument(

@@ -247,7 +247,7 @@ def _init_head_from_probe(
         # Each process would fit its own probe; replicas that differ in the last bits diverge.
         raise TrainError(
             "--head-init linear-probe and several processes together are not supported; "
-            "start with one process, or use --head-init random"
+            "start with one process, or use --head-init zero"
         )
     keys = sample_keys(train_keys, defaults.BASELINE_MAX, config.seed)
     log.info("--head-init linear-probe: fitting %d logistic regressions on %d posts",

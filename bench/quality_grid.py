@@ -58,11 +58,25 @@ VARIANTS = {
     "flip-wd10": [*FLIP, "--weight-decay", "10"],
     # Twice the training posts (the held-out 200 stay).
     "flip-2x": [*FLIP, "--train-count", "1200"],
+    "flip-10ep": [*FLIP, "--epochs", "10"],
     "flip-4x": [*FLIP, "--train-count", "2400"],
     # The fifth round: the head starts as approach 3's linear probe (LP-FT).
     "flip-lpft": [*FLIP, "--head-init", "linear-probe"],
     "flip-lpft-head1e-5": [*FLIP, "--head-init", "linear-probe", "--learning-rate", "1e-5",
                            "--backbone-lr-scale", "10"],  # the blocks at 1e-4 still
+    # The sixth round: the last Dense's kernel starts at zero (Big Transfer's head).
+    "zero": [*FLIP, "--head-init", "zero"],
+    "zero-prior": [*FLIP, "--head-init", "zero", "--bias-init", "prior"],
+    "zero-lr2e-4": [*FLIP, "--head-init", "zero", "--learning-rate", "2e-4"],
+    "zero-prior-warm0.5": [*FLIP, "--head-init", "zero", "--bias-init", "prior",
+                           "--warmup-epochs", "0.5"],
+    "zero-prior-10ep": [*FLIP, "--head-init", "zero", "--bias-init", "prior", "--epochs", "10"],
+    "zero-prior-2x": [*FLIP, "--head-init", "zero", "--bias-init", "prior",
+                      "--train-count", "1200"],
+    # The noise of one run: the same data seed, another training seed.
+    "flip-tseed8": [*FLIP, "--train-seed", "8"],
+    "zero-prior-tseed8": [*FLIP, "--head-init", "zero", "--bias-init", "prior",
+                          "--train-seed", "8"],
     "seed-recipe-2x": [*SEED_RECIPE, "--train-count", "1200"],
     # --cache-features (issue 9): the seed recipe trained from float16 features of the frozen
     # layers, against seed-recipe from pixels.

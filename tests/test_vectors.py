@@ -21,9 +21,10 @@ from alti2v.similar import SHEET_THUMB, duplicate_groups
 from alti2v.vectors import LAYERS, FileVector, binary_codes, normalise, write_vectors
 
 # The session's model has random VGG16 weights (--weights none): its pooled features of different
-# posts sit close together (up to 0.9994 apart), so the test sets a threshold above that; trained
-# models use the per-layer defaults measured by bench/layers.py.
-DUPLICATE_FLAGS = ("--layer", "block5", "--duplicate-threshold", 0.9995)
+# posts sit close together (up to 0.99906 apart, against at least 0.99947 for the planted copies),
+# so the test sets a threshold between the two; trained models use the per-layer defaults
+# measured by bench/layers.py.
+DUPLICATE_FLAGS = ("--layer", "block5", "--duplicate-threshold", 0.99925)
 
 # --- pieces, on hand-made vectors -------------------------------------------------------------
 
