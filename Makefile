@@ -35,7 +35,7 @@ test: lint
 # Synthetic illustrations (nothing downloaded), then the whole pipeline, then tags for held-out
 # samples shown beside their true tags.
 demo: install
-	$(PY) -m alti2v.demo --pipeline --data-dir $(DEMO_DIR) --weights $(DEMO_WEIGHTS)
+	$(PY) -m synthetic.demo --pipeline --data-dir $(DEMO_DIR) --weights $(DEMO_WEIGHTS)
 
 bench: install
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt

@@ -17,8 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from alti2v import defaults
-from alti2v.augment import parse_augment
-from alti2v.captions import CAPTION_MODES
+from alti2v.data.images import PREPROCESSORS, RESIZE_FILTERS
 from alti2v.errors import (
     EXIT_CODES_HELP,
     EXIT_FAILED,
@@ -26,9 +25,10 @@ from alti2v.errors import (
     EXIT_OK,
     EXIT_SOME_INPUTS_FAILED,
 )
-from alti2v.images import PREPROCESSORS, RESIZE_FILTERS
-from alti2v.outputs import FILE_FORMATS, FORMATS
-from alti2v.thresholds import RULES
+from alti2v.tag.captions import CAPTION_MODES
+from alti2v.tag.outputs import FILE_FORMATS, FORMATS
+from alti2v.tag.thresholds import RULES
+from alti2v.train.augment import parse_augment
 
 log = logging.getLogger("alt_i2v")
 
@@ -633,7 +633,7 @@ def _add_pred_arguments(parser: argparse.ArgumentParser) -> list[argparse._Argum
 
 
 def _tag_settings(args: argparse.Namespace):
-    from alti2v.tagfilter import TagSettings, parse_replacement, read_tag_list, tag_key
+    from alti2v.tag.select import TagSettings, parse_replacement, read_tag_list, tag_key
 
     exclude = list(args.exclude)
     if args.exclude_file:
@@ -695,16 +695,16 @@ def _augment(text: str) -> str:
 
 def run(args: argparse.Namespace, given: frozenset[str]) -> int:
     # Imported here so that --help and argument errors never wait for TensorFlow.
-    from alti2v.layout import DataDir
+    from alti2v.data.layout import DataDir
 
     data = DataDir(args.data_dir)
     failures = 0  # inputs that could not be used; the run goes on without them
     if args.mixed_precision:
-        from alti2v.device import use_mixed_precision
+        from alti2v.model.device import use_mixed_precision
 
         use_mixed_precision()
     if args.maeshori:
-        from alti2v.vocabulary import build_vocabulary
+        from alti2v.data.vocabulary import build_vocabulary
 
         meta = build_vocabulary(data, args.vocab_size, args.min_count, args.filter, args.quiet)
         problems = _counts(meta["problems"])
@@ -715,7 +715,7 @@ def run(args: argparse.Namespace, given: frozenset[str]) -> int:
         )
         failures += sum(meta["problems"].values())
     if args.build:
-        from alti2v.store import BuildSettings, build_dataset
+        from alti2v.data.build import BuildSettings, build_dataset
 
         settings = BuildSettings(
             args.image_size, args.resize, args.eval_fraction, workers=args.workers
@@ -733,8 +733,9 @@ def run(args: argparse.Namespace, given: frozenset[str]) -> int:
         )
         failures += summary["failed"]
     if args.train:
-        from alti2v.distribute import ONE_DEVICE, start
-        from alti2v.train import TrainConfig, train
+        from alti2v.train.config import TrainConfig
+        from alti2v.train.distribute import ONE_DEVICE, start
+        from alti2v.train.loop import train
 
         cluster = ONE_DEVICE
         if args.distribute:  # before anything asks JAX for its devices
@@ -764,16 +765,16 @@ def run(args: argparse.Namespace, given: frozenset[str]) -> int:
     if args.eval:
         failures += _evaluate(data, args)
     if args.pred:
-        from alti2v.captions import CaptionSettings
-        from alti2v.inputs import find_inputs
-        from alti2v.models import find_model, load_model
-        from alti2v.tagging import PredOptions, Thresholds, tag_collection
+        from alti2v.model.saved import find_model, load_model
+        from alti2v.tag.captions import CaptionSettings
+        from alti2v.tag.collection import PredOptions, Thresholds, tag_collection
+        from alti2v.tag.inputs import find_inputs
 
         _log_device()
         folder = find_model(args.model, data.models)
         loaded = replace(load_model(folder), tta=args.tta)
         if args.mixed_precision:
-            from alti2v.device import mixed_precision_copy
+            from alti2v.model.device import mixed_precision_copy
 
             loaded = replace(loaded, model=mixed_precision_copy(loaded.model))
         log.info("pred: model %s (%d tags)", folder, len(loaded.tags))
@@ -800,7 +801,7 @@ def run(args: argparse.Namespace, given: frozenset[str]) -> int:
 
 
 def _log_device() -> None:
-    from alti2v.device import describe_device
+    from alti2v.model.device import describe_device
 
     log.info("%s", describe_device())
 
@@ -813,9 +814,9 @@ def _evaluate(data, args: argparse.Namespace) -> int:
     """Run --eval and print its summary; return how many posts could not be read."""
     import json
 
-    from alti2v.evaluate import EvalOptions, evaluate, summary_text, unreadable
-    from alti2v.judge import Settings
-    from alti2v.models import find_model, load_model
+    from alti2v.evaluate.judge import Settings
+    from alti2v.evaluate.run import EvalOptions, evaluate, summary_text, unreadable
+    from alti2v.model.saved import find_model, load_model
 
     folder = find_model(args.model, data.models)
     threshold = defaults.EVAL_THRESHOLD if args.threshold is None else args.threshold
@@ -831,13 +832,13 @@ def _run_vectors(args: argparse.Namespace, data) -> int:
     """--vec, --index, --similar and --duplicates, in that order; returns the failed inputs."""
     from tqdm import tqdm
 
-    from alti2v.index import open_index, update_index
-    from alti2v.models import find_model, load_model
+    from alti2v.model.saved import find_model, load_model
+    from alti2v.vectors.index import open_index, update_index
 
     loaded = load_model(find_model(args.model, data.models))
     failures = 0
     if args.vec:
-        from alti2v.vectors import (
+        from alti2v.vectors.extract import (
             VectorExtractor,
             format_vector_json,
             vectors_of_files,
@@ -869,7 +870,7 @@ def _run_vectors(args: argparse.Namespace, data) -> int:
             f"model {summary['model']}, layer {summary['layer']} -> {summary['folder']}"
         )
     if args.similar:
-        from alti2v.similar import (
+        from alti2v.vectors.similar import (
             format_similar_json,
             format_similar_text,
             render_similar_sheet,
@@ -892,7 +893,11 @@ def _run_vectors(args: argparse.Namespace, data) -> int:
         if args.sheet:
             log.info("sheet: %s", render_similar_sheet(results, args.sheet))
     if args.duplicates:
-        from alti2v.similar import duplicate_groups, format_duplicates_json, format_duplicates_text
+        from alti2v.vectors.similar import (
+            duplicate_groups,
+            format_duplicates_json,
+            format_duplicates_text,
+        )
 
         index = open_index(data, loaded, args.layer)
         threshold = args.duplicate_threshold
@@ -915,7 +920,7 @@ def _run_vectors(args: argparse.Namespace, data) -> int:
 
 def _input_paths(given: list[str], recursive: bool, failures: int) -> tuple[list[str], int]:
     """The image files of FILE... arguments (as --pred finds them), each problem reported."""
-    from alti2v.inputs import find_inputs
+    from alti2v.tag.inputs import find_inputs
 
     found = find_inputs(given, recursive)
     for problem in found.problems:

@@ -27,7 +27,7 @@ WEIGHT_DECAY = 0.0  # AdamW's decoupled weight decay (times the learning rate pe
 BACKBONE_LR_SCALE = 1.0  # learning rate of the unfrozen VGG16 blocks / the new head's
 HEAD_EPOCHS = 0.0  # epochs at the start in which only the new head learns (the blocks wait)
 LOSS = "bce"  # "bce" (binary cross-entropy, the original's) or "asl" (asymmetric loss)
-LOSS_CHOICES = ("bce", "asl")  # alti2v.losses.LOSSES, named here so --help needs no Keras
+LOSS_CHOICES = ("bce", "asl")  # alti2v.model.losses.LOSSES, named here so --help needs no Keras
 BIAS_INIT = "prior"  # last Dense's bias: "prior" (tag log-odds, vocab.json) or "zeros" (Keras')
 BIAS_INIT_CHOICES = ("zeros", "prior")
 HEAD_INIT = "zero"  # "zero" (last Dense's kernel), "random" (Keras') or "linear-probe" (probe.py)
@@ -42,7 +42,7 @@ MAX_READERS = 16  # more threads contend for the GIL without reading any faster
 # Prediction
 TOP_K = 30  # tags printed per image (the original's); 0 prints all
 THRESHOLD = 0.0  # tags below this probability are not printed (rule "constant")
-THRESHOLD_RULE = "constant"  # see alti2v/thresholds.py; the fitted rules need --eval's file
+THRESHOLD_RULE = "constant"  # see alti2v/tag/thresholds.py; the fitted rules need --eval's file
 TTA = "flip"  # test-time augmentation at --pred and --eval: "flip" (2 passes) or "none"
 DECODE_WORKERS = 0  # image-decoding threads feeding --pred; 0 means one per CPU core
 FORMAT = "text"  # --pred output: text (the original's lines), json, csv, caption, sidecar
@@ -63,7 +63,7 @@ BASELINE_MAX = 2000  # training posts the logistic-regression baseline fits on, 
 GALLERY_IMAGES = 24  # held-out images in report.html, the worst misses and false alarms first
 
 # Illustration vectors (--vec, --index, --similar, --duplicates)
-VECTOR_LAYERS = ("logits", "dense", "block5")  # --layer's choices: alti2v.vectors.LAYERS
+VECTOR_LAYERS = ("logits", "dense", "block5")  # --layer's choices: alti2v.vectors.extract.LAYERS
 VECTOR_LAYER = "logits"  # by measurement: neighbours share the most tags (README, bench/layers.py)
 SIMILAR_TOP = 10  # results per --similar query
 # Cosine similarity at and above which two posts are near-duplicates, per layer: on the synthetic

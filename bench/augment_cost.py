@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from alti2v import defaults, synthetic
-from alti2v.augment import Augmenter, parse_augment
-from alti2v.layout import DataDir
-from alti2v.store import BuildSettings, build_dataset
-from alti2v.vocabulary import build_vocabulary
+import synthetic
+from alti2v import defaults
+from alti2v.data.build import BuildSettings, build_dataset
+from alti2v.data.layout import DataDir
+from alti2v.data.vocabulary import build_vocabulary
+from alti2v.train.augment import Augmenter, parse_augment
 from bench.machine import markdown_header, write_measured
 
 BATCH = 16  # --train's default batch
@@ -40,9 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
-    from alti2v.batches import PostBatches
-    from alti2v.model import build_model
-    from alti2v.store import open_db, record_keys, unpack_record
+    from alti2v.data.records import open_db, record_keys, unpack_record
+    from alti2v.model.network import build_model
+    from alti2v.train.batches import PostBatches
 
     with tempfile.TemporaryDirectory() as scratch:
         data = DataDir(Path(scratch))

@@ -4,7 +4,7 @@ The posts: `--posts` (1,000) synthetic illustrations as 1500x2000 JPEGs of 300-8
 their .txt and .json (bench/images.py), drawn once into bench/results/ and kept for later runs.
 `--small` (250) of them are linked into a second data folder. At each size, in a fresh process:
 
-- ours: alti2v.store.build_dataset with the default settings (all cores, JPEG draft decoding);
+- ours: alti2v.data.build.build_dataset with the default settings (all cores, JPEG draft decoding);
 - naive: one process that opens, fully decodes, resizes to 150x150, packs and puts each post
   into LevelDB one at a time, with LevelDB's default options (the issue's baseline).
 
@@ -41,10 +41,12 @@ import numpy as np
 import plyvel
 from PIL import Image
 
-from alti2v.images import RESIZE_FILTERS
-from alti2v.layout import DataDir, iter_posts
-from alti2v.store import BuildSettings, build_dataset, pack_record, record_key
-from alti2v.vocabulary import build_vocabulary, load_vocabulary
+from alti2v.data.build import BuildSettings, build_dataset
+from alti2v.data.images import RESIZE_FILTERS
+from alti2v.data.layout import DataDir
+from alti2v.data.posts import iter_posts
+from alti2v.data.records import pack_record, record_key
+from alti2v.data.vocabulary import build_vocabulary, load_vocabulary
 from bench.images import DANBOORU_CACHE, MAX_JPEG_BYTES, MIN_JPEG_BYTES, danbooru_posts
 from bench.machine import markdown_header, write_measured
 

@@ -23,10 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from alti2v import defaults, synthetic
-from alti2v.layout import DataDir
-from alti2v.store import BuildSettings, build_dataset, open_db, record_keys
-from alti2v.vocabulary import build_vocabulary
+import synthetic
+from alti2v import defaults
+from alti2v.data.build import BuildSettings, build_dataset
+from alti2v.data.layout import DataDir
+from alti2v.data.records import open_db, record_keys
+from alti2v.data.vocabulary import build_vocabulary
 from bench.machine import markdown_header, write_measured
 from bench.weights import DEFAULT_WEIGHTS
 
@@ -34,7 +36,8 @@ READ_BATCH = 16
 
 
 def train_run(source: DataDir, folder: Path, cache_features: bool, args) -> dict:
-    from alti2v.train import TrainConfig, train
+    from alti2v.train.config import TrainConfig
+    from alti2v.train.loop import train
 
     data = DataDir(folder)
     shutil.rmtree(folder, ignore_errors=True)

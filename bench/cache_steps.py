@@ -15,8 +15,8 @@ import time
 import keras
 import numpy as np
 
-from alti2v.features import split_head
-from alti2v.model import build_model
+from alti2v.model.network import build_model
+from alti2v.train.cache import split_head
 from bench.flops import forward_flops, model_flops
 from bench.machine import markdown_header, write_measured
 

@@ -62,9 +62,9 @@ def bench_train(scratch: Path, steps: int, rounds: int):
     import keras
     import numpy as np
 
-    from alti2v.batches import PostBatches
-    from alti2v.model import build_model
-    from alti2v.store import open_db, pack_record, record_key
+    from alti2v.data.records import open_db, pack_record, record_key
+    from alti2v.model.network import build_model
+    from alti2v.train.batches import PostBatches
 
     class StepEnds(keras.callbacks.Callback):
         def __init__(self):
@@ -112,7 +112,7 @@ def bench_train(scratch: Path, steps: int, rounds: int):
 
 def bench_checkpoint(scratch: Path, model, saves: int) -> tuple[list[float], int]:
     """Seconds of each save_checkpoint, and the bytes of one checkpoint."""
-    from alti2v.checkpoints import TrainState, save_checkpoint
+    from alti2v.train.checkpoints import TrainState, save_checkpoint
 
     folder = scratch / "checkpoints"
     folder.mkdir()
@@ -139,9 +139,9 @@ def cold_phases(model: Path, image: Path) -> dict[str, float]:
 
 def run_phases(model: Path, image: Path) -> None:
     marks = {"interpreter started": time.time()}
-    from alti2v.inputs import InputImage
-    from alti2v.models import load_model
-    from alti2v.predict import predict_images
+    from alti2v.model.saved import load_model
+    from alti2v.tag.inputs import InputImage
+    from alti2v.tag.predict import predict_images
 
     marks["imports (Keras, TensorFlow)"] = time.time()
     loaded = load_model(model)
@@ -155,10 +155,10 @@ def bench_folder(model: Path, images: list[Path], repeats: int) -> tuple[list[fl
     """Images/s of predict_images on the folder per repeat, and of the forward pass alone."""
     import numpy as np
 
-    from alti2v.images import load_image, to_model_input
-    from alti2v.inputs import InputImage
-    from alti2v.models import load_model
-    from alti2v.predict import predict_images
+    from alti2v.data.images import load_image, to_model_input
+    from alti2v.model.saved import load_model
+    from alti2v.tag.inputs import InputImage
+    from alti2v.tag.predict import predict_images
 
     loaded = load_model(model)
     inputs = [InputImage(path, path.parent) for path in images]

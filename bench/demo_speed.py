@@ -27,11 +27,11 @@ def main() -> int:
     parser.add_argument("--isa", default="AVX2", help="ONEDNN_MAX_CPU_ISA ('' for the machine's)")
     parser.add_argument("--cores", type=int, default=0, help="pin to this many cores (0: all)")
     parser.add_argument("--work", type=Path, default=Path("bench/results/demo"))
-    parser.add_argument("demo_args", nargs="*", help="more arguments for alti2v.demo (after --)")
+    parser.add_argument("demo_args", nargs="*", help="more arguments for synthetic.demo (after --)")
     args = parser.parse_args()
     environment = dict(os.environ, ONEDNN_MAX_CPU_ISA=args.isa)
     variant = f"{args.isa or 'native'}-{args.cores or os.cpu_count()}core"
-    command = [sys.executable, "-m", "alti2v.demo", "--pipeline", "--data-dir", str(args.work)]
+    command = [sys.executable, "-m", "synthetic.demo", "--pipeline", "--data-dir", str(args.work)]
     command += ["--weights", DEFAULT_WEIGHTS]
     command += args.demo_args
     if args.cores:

@@ -15,10 +15,12 @@ import sys
 import time
 from pathlib import Path
 
-import alti2v.batches
-import alti2v.train
-from alti2v.device import describe_device, use_mixed_precision
-from alti2v.layout import DataDir
+import alti2v.train.batches
+import alti2v.train.config
+import alti2v.train.epoch
+import alti2v.train.loop
+from alti2v.data.layout import DataDir
+from alti2v.model.device import describe_device, use_mixed_precision
 
 EVENTS: list[tuple[str, int, float, float]] = []  # (kind, index, start, end)
 
@@ -34,9 +36,9 @@ def _traced(function, kind: str, index_of):
 
 
 def _install_tracing() -> None:
-    batches = alti2v.batches.PostBatches
+    batches = alti2v.train.batches.PostBatches
     batches.__getitem__ = _traced(batches.__getitem__, "read", lambda _, index: index)
-    watch = alti2v.train._BatchWatch
+    watch = alti2v.train.epoch.BatchWatch
     watch.on_train_batch_end = _traced(
         watch.on_train_batch_end, "step", lambda _, batch, logs=None: batch
     )
@@ -44,11 +46,11 @@ def _install_tracing() -> None:
 
 def timeline(data: DataDir, batch_size: int, label: str) -> str:
     EVENTS.clear()
-    config = alti2v.train.TrainConfig(
+    config = alti2v.train.config.TrainConfig(
         epochs=2, batch_size=batch_size, weights="none", mixed_precision=True
     )
     started = time.perf_counter()
-    alti2v.train.train(data, config, fresh=True, quiet=True)
+    alti2v.train.loop.train(data, config, fresh=True, quiet=True)
     steps = [event for event in EVENTS if event[0] == "step"]
     second_epoch = steps[max(i for i, event in enumerate(steps) if event[1] == 0) :]
     origin = second_epoch[0][3]
@@ -72,7 +74,7 @@ def main() -> int:
     use_mixed_precision()
     print(describe_device())
     print(timeline(data, args.batch_size, "as --train runs"), flush=True)
-    alti2v.train.drop_remainder = lambda order, batch_size: order
+    alti2v.train.epoch.drop_remainder = lambda order, batch_size: order
     print(timeline(data, args.batch_size, "the short last batch kept"))
     return 0
 

@@ -23,12 +23,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from alti2v.augment import Augmenter
-from alti2v.batches import PostBatches
-from alti2v.device import MIXED_POLICY, describe_device
-from alti2v.layout import DataDir
-from alti2v.model import build_model
-from alti2v.store import open_db, record_keys
+from alti2v.data.layout import DataDir
+from alti2v.data.records import open_db, record_keys
+from alti2v.model.device import MIXED_POLICY, describe_device
+from alti2v.model.network import build_model
+from alti2v.train.augment import Augmenter
+from alti2v.train.batches import PostBatches
 from bench.flops import model_flops
 from bench.machine import describe_machine
 

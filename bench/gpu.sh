@@ -24,7 +24,7 @@ started=$(date +%s)
 # Drawing is one process per call: split the posts over DRAWERS calls, each its own scene stream.
 share=$(( POSTS / DRAWERS ))
 for (( part = 0; part < DRAWERS; part++ )); do
-    "$PYTHON" -m alti2v.synthetic --out "$WORK/data/imgs" --count "$share" --seed "$part" \
+    "$PYTHON" -m synthetic --out "$WORK/data/imgs" --count "$share" --seed "$part" \
         --start-id $(( part * share + 1 )) >&2 &
 done
 wait

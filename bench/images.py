@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from alti2v import synthetic
-from alti2v.layout import atomic_write_bytes, atomic_write_json, atomic_write_text
+import synthetic
+from alti2v.data.files import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 # Danbooru originals: about 1500x2000 and 300-800 KB as JPEG. Upscaled drawings are too smooth
 # to weigh that much, so each gets luma grain (about camera or paper noise, sigma in 0-255 steps);

@@ -19,13 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from alti2v import defaults, synthetic
-from alti2v.augment import Augmenter
-from alti2v.batches import PostBatches
-from alti2v.images import to_model_input
-from alti2v.layout import DataDir
-from alti2v.store import BuildSettings, build_dataset, open_db, record_keys
-from alti2v.vocabulary import build_vocabulary
+import synthetic
+from alti2v import defaults
+from alti2v.data.build import BuildSettings, build_dataset
+from alti2v.data.images import to_model_input
+from alti2v.data.layout import DataDir
+from alti2v.data.records import open_db, record_keys
+from alti2v.data.vocabulary import build_vocabulary
+from alti2v.train.augment import Augmenter
+from alti2v.train.batches import PostBatches
 from bench.gpu import read_rate
 from bench.machine import markdown_header, write_measured
 

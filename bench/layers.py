@@ -1,12 +1,12 @@
 """Which layer makes the best illustration vector: tag agreement of nearest neighbours.
 
 For each candidate layer of a trained model, the train posts of a built dataset are indexed
-(alti2v.index, from their LevelDB pixels) and every eval post asks for its 10 nearest; the score
-is the mean Jaccard similarity of the query's true tags and each neighbour's true tags. Random
-neighbours give the chance level. For --duplicates, each eval post's image is also copied three
-ways (half size, JPEG quality 60, a 90% centre crop), and the copies' similarity to the original
-is set against the original's similarity to its nearest other post: a threshold between the two
-separates copies from look-alikes. A markdown table on stdout, JSON lines on stderr.
+(alti2v.vectors.index, from their LevelDB pixels) and every eval post asks for its 10 nearest; the
+score is the mean Jaccard similarity of the query's true tags and each neighbour's true tags. Random
+neighbours give the chance level. For --duplicates, each eval post's image is also copied three ways
+(half size, JPEG quality 60, a 90% centre crop), and the copies' similarity to the original is set
+against the original's similarity to its nearest other post: a threshold between the two separates
+copies from look-alikes. A markdown table on stdout, JSON lines on stderr.
 
     python -m bench.layers --data-dir /tmp/vsynth   # after --maeshori --build --train there
 """
@@ -26,12 +26,13 @@ import keras
 import numpy as np
 from PIL import Image
 
-from alti2v.images import load_image, to_model_input
-from alti2v.index import VectorIndex
-from alti2v.layout import DataDir, find_image
-from alti2v.models import find_model, load_model
-from alti2v.store import open_db, record_keys, unpack_record
-from alti2v.vectors import LAYERS, normalise
+from alti2v.data.images import load_image, to_model_input
+from alti2v.data.layout import DataDir
+from alti2v.data.posts import find_image
+from alti2v.data.records import open_db, record_keys, unpack_record
+from alti2v.model.saved import find_model, load_model
+from alti2v.vectors.extract import LAYERS, normalise
+from alti2v.vectors.index import VectorIndex
 from bench.vectors import machine
 
 NEIGHBOURS = 10
@@ -42,7 +43,7 @@ THRESHOLDS = (0.98, 0.99, 0.995, 0.998)  # --duplicate-threshold values tried
 def copies(image: Path, folder: Path) -> list[str]:
     """Half-size PNG, JPEG at quality 60, and a 90% centre crop of `image`, as files."""
     with Image.open(image) as opened:
-        # Transparency on white, as alti2v.images decodes it: the copy shows the same picture.
+        # Transparency on white, as alti2v.data.images decodes it: the copy shows the same picture.
         rgba = opened.convert("RGBA")
         picture = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
     width, height = picture.size

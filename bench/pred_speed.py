@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alti2v import synthetic
+import synthetic
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NUM_TAGS = 64
@@ -51,8 +51,8 @@ def make_images(folder: Path, count: int, seed: int = 5) -> list[Path]:
 
 
 def export_small_model(models: Path, num_tags: int = NUM_TAGS) -> Path:
-    from alti2v.model import build_model
-    from alti2v.models import export_model
+    from alti2v.model.network import build_model
+    from alti2v.model.saved import export_model
 
     tags = [f"tag_{index}" for index in range(num_tags)]
     info = {"image_size": 150, "resize": "area", "preprocess": "vgg"}
@@ -60,16 +60,16 @@ def export_small_model(models: Path, num_tags: int = NUM_TAGS) -> Path:
 
 
 def one_at_a_time(loaded, paths: list[Path]) -> None:
-    from alti2v.images import load_image
-    from alti2v.predict import predict_arrays
+    from alti2v.data.images import load_image
+    from alti2v.tag.predict import predict_arrays
 
     for path in paths:
         predict_arrays(loaded, load_image(path)[None])
 
 
 def pipeline(loaded, paths: list[Path], pool: str) -> None:
-    from alti2v.inputs import InputImage
-    from alti2v.predict import predict_images
+    from alti2v.tag.inputs import InputImage
+    from alti2v.tag.predict import predict_images
 
     images = [InputImage(path, path.parent) for path in paths]
     for _ in predict_images(loaded, images, batch_size=16, pool=pool):
@@ -112,7 +112,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from alti2v.models import load_model
+    from alti2v.model.saved import load_model
 
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "images"

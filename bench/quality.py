@@ -24,12 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from alti2v import defaults, synthetic
-from alti2v.images import load_image, to_model_input
-from alti2v.layout import DataDir, iter_posts
-from alti2v.metrics import mean_average_precision, micro_f1
-from alti2v.store import BuildSettings, build_dataset
-from alti2v.vocabulary import build_vocabulary
+import synthetic
+from alti2v import defaults
+from alti2v.data.build import BuildSettings, build_dataset
+from alti2v.data.images import load_image, to_model_input
+from alti2v.data.layout import DataDir
+from alti2v.data.posts import iter_posts
+from alti2v.data.vocabulary import build_vocabulary
+from alti2v.model.metrics import mean_average_precision, micro_f1
 from bench.machine import describe_machine
 from bench.weights import DEFAULT_WEIGHTS
 
@@ -112,7 +114,8 @@ def labelled_posts(folder: Path, tags: list[str]) -> tuple[list[str], np.ndarray
 def approach3_scores(cache: Path, tags: list[str], weights: str) -> np.ndarray:
     """(held-out posts, tags) scores of approach 3 fitted on every training post; computed once
     per data seed and kept beside its images."""
-    from alti2v.baselines import feature_extractor, fit_regressions
+    from alti2v.evaluate.baselines import feature_extractor
+    from alti2v.model.linear import fit_regressions
 
     scores_path = cache / f"approach3-{len(tags)}tags.npy"
     if scores_path.exists():
@@ -136,10 +139,11 @@ def approach3_scores(cache: Path, tags: list[str], weights: str) -> np.ndarray:
 def main() -> int:
     args = parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    from alti2v.inputs import InputImage
-    from alti2v.models import find_model, load_model
-    from alti2v.predict import predict_images
-    from alti2v.train import TrainConfig, train
+    from alti2v.model.saved import find_model, load_model
+    from alti2v.tag.inputs import InputImage
+    from alti2v.tag.predict import predict_images
+    from alti2v.train.config import TrainConfig
+    from alti2v.train.loop import train
 
     cache = image_cache(args.work.parent, args.seed, args.train_count, args.heldout_count)
     shutil.rmtree(args.work, ignore_errors=True)

@@ -17,10 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from alti2v import synthetic
-from alti2v.layout import DataDir
-from alti2v.store import BuildSettings, build_dataset
-from alti2v.vocabulary import build_vocabulary
+import synthetic
+from alti2v.data.build import BuildSettings, build_dataset
+from alti2v.data.layout import DataDir
+from alti2v.data.vocabulary import build_vocabulary
 
 
 def machine() -> dict:

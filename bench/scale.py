@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from alti2v.batches import PostBatches
-from alti2v.images import load_image
-from alti2v.store import open_db, pack_record
+from alti2v.data.images import load_image
+from alti2v.data.records import open_db, pack_record
+from alti2v.train.batches import PostBatches
 from bench.images import large_jpegs
 
 TAGS = 4096
@@ -98,7 +98,7 @@ def measure_records(folder: Path, count: int, repeats: int) -> tuple[int, float,
 def count_parameters() -> tuple[int, int]:
     """(trainable parameters, parameters of the last Dense layer) of the 4096-tag model."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from alti2v.model import build_model
+    from alti2v.model.network import build_model
 
     model = build_model(TAGS, weights=None)
     trainable = sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)

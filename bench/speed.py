@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from alti2v import synthetic
-from alti2v.images import RESIZE_FILTERS, load_image
-from alti2v.layout import DataDir
-from alti2v.store import BuildSettings, build_dataset
-from alti2v.vocabulary import build_vocabulary
+import synthetic
+from alti2v.data.build import BuildSettings, build_dataset
+from alti2v.data.images import RESIZE_FILTERS, load_image
+from alti2v.data.layout import DataDir
+from alti2v.data.vocabulary import build_vocabulary
 from bench.images import large_jpegs
 from bench.machine import markdown_header, write_measured
 
@@ -74,10 +74,10 @@ def bench_build(folder: Path, count: int) -> tuple[dict, DataDir]:
 
 
 def bench_pred(folder: Path, count: int) -> dict:
-    from alti2v.inputs import InputImage
-    from alti2v.model import build_model
-    from alti2v.models import LoadedModel
-    from alti2v.predict import predict_images
+    from alti2v.model.network import build_model
+    from alti2v.model.saved import LoadedModel
+    from alti2v.tag.inputs import InputImage
+    from alti2v.tag.predict import predict_images
 
     paths = sorted(folder.glob("large*.jpg"))[:count]
     images = [InputImage(path, folder) for path in paths]
@@ -94,9 +94,9 @@ def bench_pred(folder: Path, count: int) -> dict:
 def bench_train(data: DataDir, steps: int) -> dict:
     import keras
 
-    from alti2v.batches import PostBatches
-    from alti2v.model import build_model
-    from alti2v.store import open_db, record_keys
+    from alti2v.data.records import open_db, record_keys
+    from alti2v.model.network import build_model
+    from alti2v.train.batches import PostBatches
 
     db = open_db(data.db)
     keys = record_keys(db, "train")[: 16 * steps]

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from alti2v import defaults
-from alti2v.metrics import average_precision
-from alti2v.sheet import SheetCell, SheetLine, render_sheet
+from alti2v.model.metrics import average_precision
+from alti2v.tag.sheet import SheetCell, SheetLine, render_sheet
 from bench.machine import markdown_header, write_measured
 from bench.quality import approach3_scores, labelled_posts
 from bench.weights import DEFAULT_WEIGHTS
@@ -39,9 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sheet", type=Path, required=True, help="PNG of their misses")
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS, help="VGG16 weights (approach 3)")
     args = parser.parse_args(argv)
-    from alti2v.inputs import InputImage
-    from alti2v.models import find_model, load_model
-    from alti2v.predict import predict_images
+    from alti2v.model.saved import find_model, load_model
+    from alti2v.tag.inputs import InputImage
+    from alti2v.tag.predict import predict_images
 
     cache = args.work.parent / f"quality-images-seed{args.seed}"
     loaded = replace(load_model(find_model(None, args.work / "models")), tta=defaults.TTA)

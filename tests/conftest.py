@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from alti2v import synthetic
+import synthetic
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ALT_I2V = PROJECT_ROOT / "alt_i2v.py"

@@ -1,4 +1,4 @@
-"""Publishing files and folders (alti2v.atomic) and what checkpoints do with it: everything is
+"""Publishing files and folders (alti2v.data.files) and what checkpoints do with it: everything is
 fsynced before the rename that publishes it, a failure leaves the old state, and a failed
 cleanup of an old checkpoint is reported."""
 
@@ -12,10 +12,9 @@ from pathlib import Path
 import keras
 import pytest
 
-from alti2v import atomic
-from alti2v.atomic import TEMPORARY_PREFIX, publish_folder
-from alti2v.checkpoints import TrainState, save_checkpoint
-from alti2v.layout import atomic_write_bytes  # still importable from layout
+from alti2v.data import files as atomic
+from alti2v.data.files import TEMPORARY_PREFIX, atomic_write_bytes, publish_folder
+from alti2v.train.checkpoints import TrainState, save_checkpoint
 
 
 @pytest.fixture

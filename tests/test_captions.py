@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from alti2v.captions import (
+from alti2v.tag.captions import (
     CaptionSettings,
     caption_key,
     caption_path,
@@ -17,7 +17,7 @@ from alti2v.captions import (
     split_caption,
     write_caption,
 )
-from alti2v.inputs import InputImage
+from alti2v.tag.inputs import InputImage
 
 NEW = ["long_hair", "smile", "(solo:0.91)"]
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from alti2v import synthetic
-from alti2v.layout import iter_posts
-from alti2v.store import split_of
-from alti2v.train import HISTORY_COLUMNS
-from alti2v.vocabulary import TAG_CATEGORIES
+import synthetic
+from alti2v.data.build import split_of
+from alti2v.data.posts import iter_posts
+from alti2v.data.vocabulary import TAG_CATEGORIES
+from alti2v.train.loop import HISTORY_COLUMNS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PRED_PROBABILITY = r"\d\.\d{6}"
@@ -307,7 +307,7 @@ def test_demo_shows_predicted_and_true_tags_of_held_out_posts(trained, tmp_path:
     samples = tmp_path / "samples"
     synthetic.generate(samples, 3, seed=99)
     result = subprocess.run(
-        [sys.executable, "-m", "alti2v.demo", "--data-dir", str(trained.data_dir),
+        [sys.executable, "-m", "synthetic.demo", "--data-dir", str(trained.data_dir),
          "--samples", str(samples), "--threshold", "0"],
         capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1],
     )  # fmt: skip
@@ -335,7 +335,7 @@ def test_demo_shows_predicted_and_true_tags_of_held_out_posts(trained, tmp_path:
 
 def test_demo_stops_with_one_line_when_a_step_fails(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "alti2v.demo", "--pipeline", "--data-dir", str(tmp_path / "demo"),
+        [sys.executable, "-m", "synthetic.demo", "--pipeline", "--data-dir", str(tmp_path / "demo"),
          "--posts", "6", "--weights", str(tmp_path / "missing.weights.h5")],
         capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1],
     )  # fmt: skip

@@ -7,14 +7,14 @@ import keras
 import numpy as np
 import pytest
 
-from alti2v.device import (
+from alti2v.model.device import (
     accelerator_present,
     describe_device,
     mixed_precision_copy,
     use_mixed_precision,
 )
-from alti2v.model import build_model
-from alti2v.train import drop_remainder
+from alti2v.model.network import build_model
+from alti2v.train.epoch import drop_remainder
 
 
 @pytest.fixture

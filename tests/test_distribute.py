@@ -14,8 +14,8 @@ import keras
 import numpy as np
 import pytest
 
-from alti2v import synthetic
-from alti2v.distribute import Cluster
+import synthetic
+from alti2v.train.distribute import Cluster
 from tests.conftest import CLI_TIMEOUT, PROJECT_ROOT, cli_command, cli_environment
 
 # 14 posts at seed 1 split into 12 train and 2 eval: 3 global batches of 4 per epoch.

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from alti2v import synthetic
-from alti2v.evaluate import PER_TAG_COLUMNS
-from alti2v.layout import iter_posts
-from alti2v.thresholds import RULES, load_rule
-from alti2v.vocabulary import vocabulary_hash
+import synthetic
+from alti2v.data.posts import iter_posts
+from alti2v.data.vocabulary import vocabulary_hash
+from alti2v.evaluate.run import PER_TAG_COLUMNS
+from alti2v.tag.thresholds import RULES, load_rule
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"

@@ -138,7 +138,8 @@ def test_a_bad_weights_file_reports_its_real_cause(trained, copy, alt_i2v, tmp_p
 def test_a_failed_download_is_told_apart_from_a_bad_file(monkeypatch) -> None:
     import keras
 
-    from alti2v.train import TrainConfig, TrainError, _build
+    from alti2v.train.config import TrainConfig, TrainError
+    from alti2v.train.loop import _build
 
     def offline(*args, **kwargs):
         raise Exception("URL fetch failure on https://example/vgg16.h5: None -- no route to host")

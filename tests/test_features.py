@@ -12,11 +12,11 @@ import keras
 import numpy as np
 import pytest
 
-from alti2v import features
-from alti2v.features import FeatureCache, FeatureCacheError, split_head
-from alti2v.layout import DataDir
-from alti2v.model import build_model
-from alti2v.store import open_db
+from alti2v.data.layout import DataDir
+from alti2v.data.records import open_db
+from alti2v.model.network import build_model
+from alti2v.train import cache as features
+from alti2v.train.cache import FeatureCache, FeatureCacheError, split_head
 
 
 def small_model(seed: int = 0) -> keras.Model:

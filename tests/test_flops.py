@@ -6,7 +6,7 @@ from __future__ import annotations
 import keras
 import pytest
 
-from alti2v.model import build_model
+from alti2v.model.network import build_model
 from bench.flops import model_flops
 
 

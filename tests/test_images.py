@@ -1,4 +1,4 @@
-"""Tests for alti2v.images: every accepted file kind decodes to the same square uint8 RGB array
+"""Tests for alti2v.data.images: every accepted file kind decodes to the same square uint8 RGB array
 (transparency on white, first frame, EXIF orientation, 16-bit scaled), bad files raise
 ImageError with a countable reason, and the model input matches Keras' VGG16 preprocessing."""
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alti2v.images import RESIZE_FILTERS, ImageError, load_image, to_model_input
+from alti2v.data.images import RESIZE_FILTERS, ImageError, load_image, to_model_input
 
 SIDE = 150  # the model's input side; images this size are not resampled
 RED, BLUE, WHITE = (255, 0, 0), (0, 0, 255), (255, 255, 255)

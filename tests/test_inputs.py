@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from alti2v import inputs
-from alti2v.inputs import find_inputs
+from alti2v.tag import inputs
+from alti2v.tag.inputs import find_inputs
 
 
 def make_tree(root: Path) -> None:

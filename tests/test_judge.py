@@ -1,6 +1,6 @@
-"""Tests for --eval's numbers (alti2v.judge, alti2v.calibration) on hand-worked cases: ties, tags
-without positives, thresholds with a known optimum, MCut, calibration error, temperature, the
-rating as a choice, and the bootstrap intervals."""
+"""Tests for --eval's numbers (alti2v.evaluate.judge, alti2v.evaluate.calibration) on hand-worked
+cases: ties, tags without positives, thresholds with a known optimum, MCut, calibration error,
+temperature, the rating as a choice, and the bootstrap intervals."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from alti2v.calibration import (
+from alti2v.evaluate.calibration import (
     fbeta_thresholds,
     fit_temperature,
     histogram_threshold,
@@ -17,10 +17,10 @@ from alti2v.calibration import (
     scaled,
     value_histogram,
 )
-from alti2v.evaluate import fitting_half
-from alti2v.judge import Settings, column_average_precision, judge
-from alti2v.metrics import per_tag_average_precision
-from alti2v.thresholds import mcut_mask
+from alti2v.evaluate.judge import Settings, column_average_precision, judge
+from alti2v.evaluate.run import fitting_half
+from alti2v.model.metrics import per_tag_average_precision
+from alti2v.tag.thresholds import mcut_mask
 
 # Ranked scores with their labels; F-beta at each threshold (inclusive):
 #   0.9: P 1,   R 1/3 | 0.8: P 1, R 2/3 | 0.7: P 2/3, R 2/3 | 0.3: P 3/4, R 1 | 0.2: P 3/5, R 1

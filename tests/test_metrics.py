@@ -1,4 +1,4 @@
-"""Tests for alti2v.metrics against brute-force definitions, hand-worked examples (ties among
+"""Tests for alti2v.model.metrics against brute-force definitions, hand-worked examples (ties among
 them) and Keras."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from alti2v.metrics import (
+from alti2v.model.metrics import (
     average_precision,
     binary_cross_entropy,
     confusion_counts,

@@ -1,4 +1,4 @@
-"""Tests for alti2v.model: the original's architecture (VGG16 base, BN, Dense(2048) at each
+"""Tests for alti2v.model.network: the original's architecture (VGG16 base, BN, Dense(2048) at each
 position, Flatten, Dense(num_tags), linear, sigmoid), the frozen layers, a forward pass, and the
 parameter count of the full-size model. Random weights only: nothing is downloaded."""
 
@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from alti2v.model import build_model
+from alti2v.model.network import build_model
 
 pytestmark = pytest.mark.slow
 

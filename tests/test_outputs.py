@@ -7,10 +7,10 @@ import json
 
 import numpy as np
 
-from alti2v.captions import CaptionSettings
-from alti2v.inputs import InputImage
-from alti2v.outputs import FORMATS, OutputContext, Tagged
-from alti2v.tagfilter import Tag, Vocabulary
+from alti2v.tag.captions import CaptionSettings
+from alti2v.tag.inputs import InputImage
+from alti2v.tag.outputs import FORMATS, OutputContext, Tagged
+from alti2v.tag.select import Tag, Vocabulary
 
 VOCABULARY = Vocabulary(["long_hair", "rating:general", "solo"], ["general", "rating", "general"])
 PROVENANCE = {"model": "m1", "vocab_hash": "abc", "threshold_rule": {}, "settings": "s"}

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alti2v.inputs import InputImage
-from alti2v.layout import iter_posts
-from alti2v.vocabulary import vocabulary_hash
+from alti2v.data.posts import iter_posts
+from alti2v.data.vocabulary import vocabulary_hash
+from alti2v.tag.inputs import InputImage
 
 pytestmark = pytest.mark.slow
 
@@ -56,8 +56,8 @@ def pred(alt_i2v, trained, *arguments, expect=0):
 
 
 def test_a_batch_gives_the_probabilities_of_single_images(trained):
-    from alti2v.models import load_model
-    from alti2v.predict import predict_images
+    from alti2v.model.saved import load_model
+    from alti2v.tag.predict import predict_images
 
     loaded = load_model(trained.model_folder)
     images = [
@@ -220,7 +220,8 @@ def test_an_interrupted_caption_run_leaves_no_half_written_caption(
 
 
 def test_sheet_is_a_png_of_the_expected_size(trained, alt_i2v, tree, tmp_path):
-    from alti2v import defaults, sheet
+    from alti2v import defaults
+    from alti2v.tag import sheet
 
     out = tmp_path / "sheet.png"
     pred(alt_i2v, trained, tree, "--recursive", "--sheet", out, "--quiet", expect=1)

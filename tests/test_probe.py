@@ -8,11 +8,11 @@ import keras
 import numpy as np
 import pytest
 
-from alti2v.batches import PostBatches
-from alti2v.images import to_model_input
-from alti2v.model import build_model, head_layers
-from alti2v.probe import HeadProbe, apply_head_probe, fit_head_probe
-from alti2v.store import open_db, pack_record, record_key
+from alti2v.data.images import to_model_input
+from alti2v.data.records import open_db, pack_record, record_key
+from alti2v.model.network import build_model, head_layers
+from alti2v.train.batches import PostBatches
+from alti2v.train.probe import HeadProbe, apply_head_probe, fit_head_probe
 
 SIDE = 64  # VGG16 gives a 2x2 map: four positions, each with its own slice of the last Dense
 TAGS = 3

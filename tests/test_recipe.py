@@ -10,18 +10,19 @@ import keras
 import numpy as np
 import pytest
 
-from alti2v.augment import Augmenter, parse_augment
-from alti2v.batches import PostBatches
-from alti2v.checkpoints import TrainState
-from alti2v.distribute import Cluster
-from alti2v.images import to_model_input
-from alti2v.layout import DataDir
-from alti2v.losses import LOSSES, AsymmetricLoss
-from alti2v.model import build_model, head_layers, set_output_prior, zero_output_kernel
-from alti2v.models import LoadedModel
-from alti2v.optimizer import TaggerAdamW
-from alti2v.store import open_db, pack_record, record_key
-from alti2v.train import TrainError, _patience_spent, _tag_frequencies
+from alti2v.data.images import to_model_input
+from alti2v.data.layout import DataDir
+from alti2v.data.records import open_db, pack_record, record_key
+from alti2v.model.losses import LOSSES, AsymmetricLoss
+from alti2v.model.network import build_model, head_layers, set_output_prior, zero_output_kernel
+from alti2v.model.optimizer import TaggerAdamW
+from alti2v.model.saved import LoadedModel
+from alti2v.train.augment import Augmenter, parse_augment
+from alti2v.train.batches import PostBatches
+from alti2v.train.checkpoints import TrainState
+from alti2v.train.config import TrainError
+from alti2v.train.distribute import Cluster
+from alti2v.train.loop import _patience_spent, _tag_frequencies
 
 
 def images(count: int = 4, side: int = 32) -> np.ndarray:

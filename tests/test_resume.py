@@ -1,4 +1,4 @@
-"""The checks of a resumed --train (alti2v.resume), without training: the dataset fingerprint,
+"""The checks of a resumed --train (alti2v.train.resume), without training: the dataset fingerprint,
 the refusal that names what changed, and the warning that names the flags a resume ignores."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from alti2v.resume import (
+from alti2v.train.resume import (
     DatasetChanged,
     check_same_dataset,
     dataset_fingerprint,

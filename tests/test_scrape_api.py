@@ -30,7 +30,7 @@ from danbooru_server import (
 )
 
 from alti2v import PROJECT_URL, __version__
-from alti2v.layout import iter_posts
+from alti2v.data.posts import iter_posts
 
 USER_AGENT = f"alt-i2v/{__version__} (+{PROJECT_URL})"
 

@@ -7,7 +7,7 @@ import os
 
 from danbooru_server import make_image, posts_on_disk, run_cli
 
-from alti2v.layout import iter_posts
+from alti2v.data.posts import iter_posts
 
 
 def make_source(folder):

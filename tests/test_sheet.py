@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from alti2v import sheet
-from alti2v.sheet import SheetCell, SheetLine, render_sheet
+from alti2v.tag import sheet
+from alti2v.tag.sheet import SheetCell, SheetLine, render_sheet
 
 
 def test_sheet_size_bars_and_an_unreadable_image(tmp_path):

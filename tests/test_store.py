@@ -1,6 +1,6 @@
-"""Tests for --build (alti2v.store) and the batches read back from it (alti2v.batches): the split
-by post id, records with the right pixels and labels, resuming a build (also after SIGKILL),
-starting over when the inputs change, skips counted by reason, and the shuffled epochs."""
+"""Tests for --build (alti2v.data.build) and the batches read back from it (alti2v.train.batches):
+the split by post id, records with the right pixels and labels, resuming a build (also after
+SIGKILL), starting over when the inputs change, skips counted by reason, and the shuffled epochs."""
 
 from __future__ import annotations
 
@@ -16,23 +16,23 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alti2v import store, synthetic
-from alti2v.batches import PostBatches, ReaderClosed, RecordReader, epoch_order, multi_hot
-from alti2v.images import load_image, to_model_input
-from alti2v.layout import DataDir, iter_posts
-from alti2v.store import (
-    BuildSettings,
+import synthetic
+from alti2v.data import build as store
+from alti2v.data.build import BuildSettings, build_dataset, split_of
+from alti2v.data.images import load_image, to_model_input
+from alti2v.data.layout import DataDir
+from alti2v.data.posts import iter_posts
+from alti2v.data.records import (
     StoreError,
-    build_dataset,
     count_records,
     open_db,
     read_meta,
     record_key,
     record_keys,
-    split_of,
     unpack_record,
 )
-from alti2v.vocabulary import VocabularyError, build_vocabulary, load_vocabulary
+from alti2v.data.vocabulary import VocabularyError, build_vocabulary, load_vocabulary
+from alti2v.train.batches import PostBatches, ReaderClosed, RecordReader, epoch_order, multi_hot
 
 IMAGE_SIZE = 32  # small records keep these tests fast; nothing here depends on the size
 SETTINGS = BuildSettings(image_size=IMAGE_SIZE, resize="area", eval_fraction=0.3, workers=1)
@@ -202,7 +202,7 @@ def test_changed_eval_fraction_moves_records_without_decoding(data: DataDir, mon
     post_ids = [post.post_id for post in iter_posts(data.imgs)]
     moving = [pid for pid in post_ids if split_of(pid, 0.5) != split_of(pid, 0.3)]
     assert moving
-    monkeypatch.setattr("alti2v.store.load_image", None)  # a decode would fail loudly
+    monkeypatch.setattr("alti2v.data.build.load_image", None)  # a decode would fail loudly
     summary = build_dataset(data, settings, quiet=True)
     assert (summary["moved"], summary["unchanged"], summary["packed"]) == (
         len(moving),
@@ -263,7 +263,7 @@ def reconcile_in_chunks(data: DataDir, chunk_posts: int, monkeypatch) -> dict:
     (data.imgs / "15.json").unlink()  # and no rating tag
     (data.imgs / "16.png").write_bytes(b"no longer an image")  # repacked, fails: removed
     write_post(data.imgs, 30, "1girl solo")  # new
-    monkeypatch.setattr("alti2v.store.CHUNK_POSTS", chunk_posts)
+    monkeypatch.setattr("alti2v.data.build.CHUNK_POSTS", chunk_posts)
     settings = BuildSettings(**{**SETTINGS.__dict__, "eval_fraction": 0.5})  # and some move
     return build_dataset(data, settings, quiet=True)
 
@@ -288,7 +288,7 @@ def test_a_build_in_small_chunks_does_what_one_chunk_does(
 
 
 def test_a_build_holds_one_chunk_of_posts_at_a_time(data: DataDir, monkeypatch) -> None:
-    monkeypatch.setattr("alti2v.store.CHUNK_POSTS", 3)
+    monkeypatch.setattr("alti2v.data.build.CHUNK_POSTS", 3)
     drawn = []
 
     def counted_posts(imgs: Path):
@@ -304,8 +304,8 @@ def test_a_build_holds_one_chunk_of_posts_at_a_time(data: DataDir, monkeypatch) 
         drawn[: len(to_pack)] = []
         stored(batches, to_pack, *rest)
 
-    monkeypatch.setattr("alti2v.store.iter_posts", counted_posts)
-    monkeypatch.setattr("alti2v.store._store", store_and_count)
+    monkeypatch.setattr("alti2v.data.build.iter_posts", counted_posts)
+    monkeypatch.setattr("alti2v.data.build._store", store_and_count)
     assert build_dataset(data, SETTINGS, quiet=True)["packed"] == POST_COUNT
 
 

@@ -1,4 +1,4 @@
-"""Tests for alti2v.synthetic: reproducible posts, resumable writes, decodable files, tags that
+"""Tests for synthetic: reproducible posts, resumable writes, decodable files, tags that
 match the pixels, a long-tailed tag spread, and the command line."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alti2v import synthetic
-from alti2v.layout import RATING_TAGS, iter_posts
+import synthetic
+from alti2v.data.posts import RATING_TAGS, iter_posts
 
 SAMPLE_COUNT = 120  # posts in the shared sample: enough to hold every encoding and background
 SAMPLE_SEED = 0
@@ -179,7 +179,7 @@ def test_cli_prints_summary_as_json(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_module_runs_from_the_command_line(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "alti2v.synthetic", "--out", str(tmp_path), "--count", "2"],
+        [sys.executable, "-m", "synthetic", "--out", str(tmp_path), "--count", "2"],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

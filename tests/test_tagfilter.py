@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alti2v.tagfilter import (
+from alti2v.tag.select import (
     TagSettings,
     Vocabulary,
     parse_replacement,

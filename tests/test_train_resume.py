@@ -18,11 +18,11 @@ import keras
 import numpy as np
 import pytest
 
-from alti2v.checkpoints import latest_checkpoint
-from alti2v.inputs import InputImage
-from alti2v.layout import iter_posts
-from alti2v.models import find_model, load_model
-from alti2v.predict import predict_images
+from alti2v.data.posts import iter_posts
+from alti2v.model.saved import find_model, load_model
+from alti2v.tag.inputs import InputImage
+from alti2v.tag.predict import predict_images
+from alti2v.train.checkpoints import latest_checkpoint
 
 pytestmark = pytest.mark.slow
 

@@ -13,12 +13,13 @@ import plyvel
 import pytest
 from PIL import Image
 
-from alti2v import defaults, synthetic
-from alti2v.index import VectorIndex
-from alti2v.layout import find_image
-from alti2v.sheet import LINE_HEIGHT, PADDING, TITLE_HEIGHT
-from alti2v.similar import SHEET_THUMB, duplicate_groups
-from alti2v.vectors import LAYERS, FileVector, binary_codes, normalise, write_vectors
+import synthetic
+from alti2v import defaults
+from alti2v.data.posts import find_image
+from alti2v.tag.sheet import LINE_HEIGHT, PADDING, TITLE_HEIGHT
+from alti2v.vectors.extract import LAYERS, FileVector, binary_codes, normalise, write_vectors
+from alti2v.vectors.index import VectorIndex
+from alti2v.vectors.similar import SHEET_THUMB, duplicate_groups
 
 # The session's model has random VGG16 weights (--weights none): its pooled features of different
 # posts sit close together (up to 0.99906 apart, against at least 0.99947 for the planted copies),
@@ -117,7 +118,7 @@ def image_of(data_dir: Path, post_id: str) -> Path:
 def plant_copies(source: Path, folder: Path, stem: str) -> list[Path]:
     """A half-size PNG, a JPEG recompressed at quality 60 and a 90% centre crop of `source`."""
     with Image.open(source) as opened:
-        rgba = opened.convert("RGBA")  # transparency on white, as alti2v.images decodes it
+        rgba = opened.convert("RGBA")  # transparency on white, as alti2v.data.images decodes it
         picture = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
     width, height = picture.size
     half, recompressed, crop = (

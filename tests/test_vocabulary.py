@@ -1,6 +1,6 @@
-"""Tests for --maeshori (alti2v.vocabulary): tag counts over the posts' tag files plus their rating
-tags, the ranking and its cuts, the post filter, both tag-file formats, the exact files written,
-and the errors."""
+"""Tests for --maeshori (alti2v.data.vocabulary): tag counts over the posts' tag files plus their
+rating tags, the ranking and its cuts, the post filter, both tag-file formats, the exact files
+written, and the errors."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from alti2v.layout import DataDir, parse_tags
-from alti2v.vocabulary import (
+from alti2v.data.layout import DataDir
+from alti2v.data.posts import parse_tags
+from alti2v.data.vocabulary import (
     VocabularyError,
     build_vocabulary,
     load_vocabulary,

@@ -14,7 +14,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from alti2v.layout import RATING_TAGS
+from alti2v.data.posts import RATING_TAGS
 from alti2v.scrape import ScrapeError
 from alti2v.scrape.http import PoliteSession, Reply
 from alti2v.scrape.posts import Candidate

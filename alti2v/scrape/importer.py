@@ -13,15 +13,15 @@ import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from alti2v.layout import IMAGE_EXTENSIONS, parse_tags
+from alti2v.data.posts import IMAGE_EXTENSIONS, parse_tags
 from alti2v.scrape.posts import (
     NOT_IMAGE_FILE_EXTS,
     PostStore,
-    Tally,
     image_extension,
     link_or_copy,
     md5_hex,
 )
+from alti2v.scrape.state import Tally
 
 log = logging.getLogger(__name__)
 

@@ -32,19 +32,15 @@ from alti2v.scrape.http import BodyTooLarge, PoliteSession, RefusedURL, ShortBod
 from alti2v.scrape.importer import import_folder
 from alti2v.scrape.posts import (
     RETRYABLE_REASONS,
-    STATE_FILE,
     Candidate,
     PostStore,
-    RunLock,
-    ScrapeState,
-    Tally,
     image_extension,
     md5_hex,
     remove_stale_temporaries,
-    save_run_record,
     skip_reason,
     write_bytes,
 )
+from alti2v.scrape.state import STATE_FILE, RunLock, ScrapeState, Tally, save_run_record
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,113 @@
+"""Batches for Keras streamed from the LevelDB dataset, never the whole set in memory.
+
+Only the keys of a split are held (bytes each); each batch reads its records on demand. The
+order of an epoch is a permutation drawn from (seed, epoch), so a resumed epoch can skip exactly
+the batches already trained on. With several processes (--distribute) each batch of `keys` is a
+global batch and `share` picks the part this process reads. Prefetch threads read through a
+`RecordReader`, which closes the database only once no thread is reading (a Ctrl-C or an error
+can leave Keras's threads behind).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+from collections.abc import Callable
+
+import keras
+import numpy as np
+import plyvel
+
+from alti2v.data.images import to_model_input
+from alti2v.data.records import unpack_record
+from alti2v.train.augment import Augmenter
+
+
+def epoch_order(keys: list[bytes], seed: int, epoch: int) -> list[bytes]:
+    permutation = np.random.default_rng([seed, epoch]).permutation(len(keys))
+    return [keys[position] for position in permutation]
+
+
+def multi_hot(labels: list[list[int]], num_tags: int) -> np.ndarray:
+    """One row per post: 1.0 at each of its tag indices, set in one assignment for the batch."""
+    targets = np.zeros((len(labels), num_tags), dtype=np.float32)
+    rows = np.repeat(np.arange(len(labels)), [len(row) for row in labels])
+    targets[rows, np.fromiter(itertools.chain.from_iterable(labels), dtype=np.int64)] = 1.0
+    return targets
+
+
+class ReaderClosed(RuntimeError):
+    """A prefetch thread asked for a record after training ended; nobody waits for it."""
+
+
+class RecordReader:
+    """The database as the prefetch threads see it: `get` like plyvel's, and a `close` that
+    waits for the reads in flight before it closes the database, so none reads freed memory."""
+
+    def __init__(self, db: plyvel.DB):
+        self.db = db
+        self._readers = 0
+        self._closed = False
+        self._idle = threading.Condition()
+
+    def get(self, key: bytes) -> bytes | None:
+        with self._idle:
+            if self._closed:
+                raise ReaderClosed("the dataset is closed")
+            self._readers += 1
+        try:
+            return self.db.get(key)
+        finally:
+            with self._idle:
+                self._readers -= 1
+                self._idle.notify_all()
+
+    def close(self) -> None:
+        with self._idle:
+            self._closed = True
+            self._idle.wait_for(lambda: self._readers == 0)
+        self.db.close()
+
+
+class PostBatches(keras.utils.PyDataset):
+    """(images, multi-hot targets) batches of `keys`, in the given order; with `augment`, each
+    image changed as epoch `epoch`'s draw for its post says. `readers` threads prefetch them."""
+
+    def __init__(
+        self,
+        db: plyvel.DB | RecordReader,
+        keys: list[bytes],
+        batch_size: int,
+        num_tags: int,
+        preprocess: str,
+        share: Callable[[list[bytes]], list[bytes]] | None = None,
+        augment: Augmenter | None = None,
+        epoch: int = 0,
+        readers: int = 2,
+    ):
+        # Threads, not processes: LevelDB admits one process, and the reads, the unpacking of
+        # bytes and numpy's arithmetic release the GIL.
+        super().__init__(workers=readers, use_multiprocessing=False)
+        self.db = db
+        self.keys = keys
+        self.batch_size = batch_size
+        self.num_tags = num_tags
+        self.preprocess = preprocess
+        self.share = share
+        self.augment = augment
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.keys) / self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        chosen = self.keys[index * self.batch_size : (index + 1) * self.batch_size]
+        if self.share is not None:
+            chosen = self.share(chosen)
+        records = [unpack_record(self.db.get(key)) for key in chosen]
+        images = np.stack([pixels for pixels, _ in records])
+        if self.augment is not None:
+            images = self.augment(images, chosen, self.epoch)
+        targets = multi_hot([labels for _, labels in records], self.num_tags)
+        return to_model_input(images, self.preprocess), targets

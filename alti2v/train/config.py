@@ -1,0 +1,49 @@
+"""--train's settings (`TrainConfig`) and its error, shared by the loop and the epoch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from alti2v import defaults
+from alti2v.errors import PipelineError
+
+
+class TrainError(PipelineError):
+    pass
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = defaults.EPOCHS
+    batch_size: int = defaults.BATCH_SIZE
+    learning_rate: float = defaults.LEARNING_RATE
+    warmup_epochs: float = defaults.WARMUP_EPOCHS
+    schedule: str = defaults.SCHEDULE
+    freeze: int = defaults.FREEZE
+    weights: str = defaults.WEIGHTS
+    preprocess: str = defaults.PREPROCESS
+    augment: str = defaults.AUGMENT
+    dropout: float = defaults.DROPOUT
+    weight_decay: float = defaults.WEIGHT_DECAY
+    backbone_lr_scale: float = defaults.BACKBONE_LR_SCALE
+    head_epochs: float = defaults.HEAD_EPOCHS
+    loss: str = defaults.LOSS
+    label_smoothing: float = defaults.LABEL_SMOOTHING
+    bias_init: str = defaults.BIAS_INIT
+    head_init: str = defaults.HEAD_INIT
+    patience: int = defaults.PATIENCE
+    seed: int = defaults.SEED
+    checkpoint_minutes: float = defaults.CHECKPOINT_MINUTES
+    image_size: int = defaults.IMAGE_SIZE  # taken from the dataset
+    resize: str = defaults.RESIZE  # taken from the dataset
+    cache_features: bool = False  # a speed choice, not the model's: a resume may change it
+    mixed_precision: bool = False
+
+
+# The recipe of checkpoints written before these settings existed: a resume keeps training them
+# as they started.
+SEED_RECIPE = {
+    "augment": "none", "dropout": 0.0, "weight_decay": 0.0, "backbone_lr_scale": 1.0,
+    "head_epochs": 0.0, "loss": "bce", "label_smoothing": 0.0, "bias_init": "zeros",
+    "head_init": "random", "patience": 0,
+}  # fmt: skip
