@@ -32,6 +32,9 @@ BIAS_INIT = "prior"  # last Dense's bias: "prior" (tag log-odds, vocab.json) or 
 BIAS_INIT_CHOICES = ("zeros", "prior")
 HEAD_INIT = "zero"  # "zero" (last Dense's kernel), "random" (Keras') or "linear-probe" (probe.py)
 HEAD_INIT_CHOICES = ("random", "zero", "linear-probe")
+# Training posts --head-init linear-probe fits its regressions on, at most (a seeded sample): the
+# size of eval's approach-3 baseline, whose fit the probe starts the head from.
+PROBE_MAX = 2000
 LABEL_SMOOTHING = 0.0  # bce's targets move this far towards 0.5
 PATIENCE = 0  # stop after this many epochs without a better eval mAP; 0 trains every epoch
 SEED = 0  # shuffling, initialisation and augmentation

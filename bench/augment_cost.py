@@ -11,22 +11,24 @@ fed from LevelDB by PostBatches exactly as --train does.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-import synthetic
 from alti2v import defaults
-from alti2v.data.build import BuildSettings, build_dataset
-from alti2v.data.layout import DataDir
-from alti2v.data.vocabulary import build_vocabulary
 from alti2v.train.augment import Augmenter, parse_augment
-from bench.machine import markdown_header, write_measured
+from bench.common import (
+    compile_as_train,
+    markdown_header,
+    synthetic_dataset,
+    timed,
+    write_measured,
+)
 
 BATCH = 16  # --train's default batch
 TAGS = 4096  # the real vocabulary's size
@@ -39,17 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="alternations of the two")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-
     from alti2v.data.records import open_db, record_keys, unpack_record
     from alti2v.model.network import build_model
     from alti2v.train.batches import PostBatches
 
     with tempfile.TemporaryDirectory() as scratch:
-        data = DataDir(Path(scratch))
-        synthetic.generate(data.imgs, BATCH * args.steps, seed=0)
-        build_vocabulary(data, quiet=True)
-        build_dataset(data, BuildSettings(eval_fraction=0.0), quiet=True)
+        data = synthetic_dataset(Path(scratch), BATCH * args.steps, eval_fraction=0.0)
         db = open_db(data.db)
         keys = record_keys(db, "train")
         augment = Augmenter(parse_augment(args.augment), seed=0)
@@ -61,31 +58,32 @@ def main(argv: list[str] | None = None) -> int:
             np.stack([unpack_record(db.get(key))[0] for key in keys[start : start + BATCH]])
             for start in range(0, len(keys), BATCH)
         ]
-        started = time.perf_counter()
-        for index in range(len(pixels)):
-            augment(pixels[index], keys[index * BATCH : (index + 1) * BATCH], 1)
-        augment_ms = 1000 * (time.perf_counter() - started) / len(pixels)
+        seconds = timed(
+            lambda: [
+                augment(pixels[index], keys[index * BATCH : (index + 1) * BATCH], 1)
+                for index in range(len(pixels))
+            ]
+        )
+        augment_ms = 1000 * seconds / len(pixels)
 
-        model = build_model(TAGS, weights=None)
-        model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="binary_crossentropy")
+        model = compile_as_train(build_model(TAGS, weights=None), len(plain))
         model.fit(plain, epochs=1, verbose=0, steps_per_epoch=1)  # trace outside the timing
-        seconds: dict[str, list[float]] = {"plain": [], "augmented": []}
+        fit = functools.partial(model.fit, epochs=1, verbose=0)
+        timings: dict[str, list[float]] = {"plain": [], "augmented": []}
         for repeat in range(args.repeats):
             # Alternate which goes first, so a drift in machine load hits both alike.
             order = ("plain", "augmented") if repeat % 2 == 0 else ("augmented", "plain")
             for name in order:
                 batches = plain if name == "plain" else augmented
-                started = time.perf_counter()
-                model.fit(batches, epochs=1, verbose=0)
-                seconds[name].append(time.perf_counter() - started)
+                timings[name].append(timed(fit, batches))
         db.close()
 
     images_per_run = BATCH * args.steps
-    plain_rate = images_per_run / statistics.median(seconds["plain"])
-    augmented_rate = images_per_run / statistics.median(seconds["augmented"])
-    ratios = [a / p for a, p in zip(seconds["augmented"], seconds["plain"], strict=True)]
+    plain_rate = images_per_run / statistics.median(timings["plain"])
+    augmented_rate = images_per_run / statistics.median(timings["augmented"])
+    ratios = [a / p for a, p in zip(timings["augmented"], timings["plain"], strict=True)]
     each = ", ".join(f"{ratio:.3f}" for ratio in ratios)
-    step_ms = 1000 * statistics.median(seconds["plain"]) / args.steps
+    step_ms = 1000 * statistics.median(timings["plain"]) / args.steps
     lines = [
         markdown_header("--augment's cost in training speed"),
         f"Augmentation `{args.augment}`, batch {BATCH}, {TAGS} tags, {args.steps} steps per "

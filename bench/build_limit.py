@@ -30,7 +30,6 @@ import os
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -47,8 +46,8 @@ from alti2v.data.layout import DataDir
 from alti2v.data.posts import iter_posts
 from alti2v.data.records import pack_record, record_key
 from alti2v.data.vocabulary import build_vocabulary, load_vocabulary
+from bench.common import child_result, markdown_header, write_measured
 from bench.images import DANBOORU_CACHE, MAX_JPEG_BYTES, MIN_JPEG_BYTES, danbooru_posts
-from bench.machine import markdown_header, write_measured
 
 
 def naive_build(data: DataDir) -> None:
@@ -90,7 +89,7 @@ def run_child(way: str, data_root: Path) -> None:
     if way == "naive":
         naive_build(data)
     else:
-        build_dataset(data, BuildSettings(), quiet=True)
+        build_dataset(data, BuildSettings())
     seconds = time.perf_counter() - started
     traced_peak = tracemalloc.get_traced_memory()[1] if way == "traced" else 0
     own, workers = (
@@ -129,9 +128,7 @@ def parallel_scaling(iterations: int = 20_000_000) -> float:
 
 def timed_build(way: str, data: DataDir) -> dict:
     shutil.rmtree(data.db, ignore_errors=True)
-    command = [sys.executable, "-m", "bench.build_limit", "--child", way, str(data.root)]
-    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    result = json.loads(output.splitlines()[-1])
+    result = child_result("bench.build_limit", "--child", way, str(data.root))
     print(json.dumps({"way": way, "data": str(data.root), **result}), file=sys.stderr)
     return result
 
@@ -145,7 +142,7 @@ def data_folder(root: Path, posts: list[Path]) -> DataDir:
     for image in posts:
         for suffix in (".jpg", ".txt", ".json"):
             os.link(image.with_suffix(suffix), data.imgs / image.with_suffix(suffix).name)
-    build_vocabulary(data, quiet=True)
+    build_vocabulary(data)
     return data
 
 

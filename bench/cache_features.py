@@ -12,50 +12,44 @@ stores considered). Raw output: bench/measured/cache-features-<date>.md.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import shutil
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-import synthetic
 from alti2v import defaults
-from alti2v.data.build import BuildSettings, build_dataset
 from alti2v.data.layout import DataDir
 from alti2v.data.records import open_db, record_keys
-from alti2v.data.vocabulary import build_vocabulary
-from bench.machine import markdown_header, write_measured
-from bench.weights import DEFAULT_WEIGHTS
+from bench.common import (
+    DEFAULT_WEIGHTS,
+    markdown_header,
+    run_cli,
+    spread,
+    synthetic_dataset,
+    timed,
+    training_history,
+    write_measured,
+)
 
 READ_BATCH = 16
 
 
 def train_run(source: DataDir, folder: Path, cache_features: bool, args) -> dict:
-    from alti2v.train.config import TrainConfig
-    from alti2v.train.loop import train
-
+    """`alt_i2v.py --train` on a copy of the source dataset, from pixels or cached features."""
     data = DataDir(folder)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    for name in ("vocab.txt", "vocab.json"):
-        shutil.copy2(source.root / name, folder / name)
+    for made in (source.vocab, source.vocab_meta):
+        shutil.copy2(made, folder / made.name)
     shutil.copytree(source.db, data.db)
-    config = TrainConfig(
-        epochs=args.epochs, weights=args.weights, cache_features=cache_features, seed=args.seed
-    )
-    started = time.perf_counter()
-    train(data, config, quiet=True)
-    wall = time.perf_counter() - started
-    with (data.training / "history.csv").open(newline="") as handle:
-        history = [
-            {key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)
-        ]
-    return {"wall_seconds": wall, "history": history, "data": data}
+    argv = ["--train", "--data-dir", str(folder), "--quiet", "--epochs", str(args.epochs),
+            "--weights", args.weights, "--seed", str(args.seed),
+            *(["--cache-features"] if cache_features else [])]  # fmt: skip
+    wall = timed(run_cli, *argv)
+    return {"wall_seconds": wall, "history": training_history(data), "data": data}
 
 
 def read_speeds(data: DataDir, rounds: int) -> dict:
@@ -69,29 +63,25 @@ def read_speeds(data: DataDir, rounds: int) -> dict:
             batch.put(f"features/{row:08d}".encode(), np.ascontiguousarray(array[row]).tobytes())
     rng = np.random.default_rng(0)
     seconds = {"npy memory map": [], "LevelDB": []}
-    for _ in range(rounds):
-        rows = rng.permutation(len(array))
-        started = time.perf_counter()
+
+    def from_array(rows: np.ndarray) -> None:
         for start in range(0, len(rows), READ_BATCH):
             array[np.sort(rows[start : start + READ_BATCH])].astype(np.float32)
-        seconds["npy memory map"].append(time.perf_counter() - started)
-        started = time.perf_counter()
+
+    def from_store(rows: np.ndarray) -> None:
         for start in range(0, len(rows), READ_BATCH):
             values = [
                 store.get(f"features/{row:08d}".encode())
                 for row in rows[start : start + READ_BATCH]
             ]
             np.stack([np.frombuffer(value, np.float16) for value in values]).astype(np.float32)
-        seconds["LevelDB"].append(time.perf_counter() - started)
+
+    for _ in range(rounds):
+        rows = rng.permutation(len(array))
+        seconds["npy memory map"].append(timed(from_array, rows))
+        seconds["LevelDB"].append(timed(from_store, rows))
     store.close()
     return {name: [len(array) / value for value in values] for name, values in seconds.items()}
-
-
-def spread(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.1f}"
-    low, high = min(values), max(values)
-    return f"{statistics.median(values):.2f} (min {low:.2f}, max {high:.2f}, n={len(values)})"
 
 
 def main() -> int:
@@ -114,9 +104,7 @@ def main() -> int:
 
     source = DataDir(args.work / "source")
     if not source.db.is_dir():
-        synthetic.generate(source.imgs, args.posts, seed=args.seed)
-        build_vocabulary(source, quiet=True)
-        build_dataset(source, BuildSettings(workers=1), quiet=True)
+        synthetic_dataset(source.root, args.posts, seed=args.seed, workers=1)
     db = open_db(source.db)
     counts = {split: len(record_keys(db, split)) for split in ("train", "eval")}
     db.close()

@@ -8,28 +8,16 @@ ratio of the model's FLOPs (bench/flops.py). Raw output: bench/measured/cache-st
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 
 import keras
 import numpy as np
 
+from alti2v import defaults
 from alti2v.model.network import build_model
 from alti2v.train.cache import split_head
+from bench.common import compile_as_train, markdown_header, spread, timed, write_measured
 from bench.flops import forward_flops, model_flops
-from bench.machine import markdown_header, write_measured
-
-
-def step_seconds(model: keras.Model, inputs: np.ndarray, targets: np.ndarray) -> float:
-    started = time.perf_counter()
-    model.train_on_batch(inputs, targets)
-    return time.perf_counter() - started
-
-
-def spread(values: list[float]) -> str:
-    low, high = min(values), max(values)
-    return f"median {statistics.median(values):.3f} (min {low:.3f}, max {high:.3f})"
 
 
 def main() -> int:
@@ -43,27 +31,27 @@ def main() -> int:
     )
     keras.utils.set_random_seed(0)
     model = build_model(args.tags, weights=None)
-    head, tail = split_head(model, 12)
-    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="binary_crossentropy")
-    tail.compile(optimizer=keras.optimizers.Adam(1e-4), loss="binary_crossentropy")
+    head, tail = split_head(model, defaults.FREEZE)
+    for trainee in (model, tail):
+        compile_as_train(trainee, args.rounds + 2)  # as an epoch of the steps this run takes
     rng = np.random.default_rng(0)
     images = rng.uniform(-120, 140, (args.batch_size, 150, 150, 3)).astype(np.float32)
     targets = (rng.uniform(size=(args.batch_size, args.tags)) < 0.01).astype(np.float32)
     features = head.predict_on_batch(images).astype(np.float16).astype(np.float32)
     for _ in range(2):  # trace both outside the timing
-        step_seconds(model, images, targets), step_seconds(tail, features, targets)
+        model.train_on_batch(images, targets), tail.train_on_batch(features, targets)
     pixels, cached = [], []
     for _ in range(args.rounds):
-        pixels.append(step_seconds(model, images, targets))
-        cached.append(step_seconds(tail, features, targets))
+        pixels.append(timed(model.train_on_batch, images, targets))
+        cached.append(timed(tail.train_on_batch, features, targets))
     ratios = [p / c for p, c in zip(pixels, cached, strict=True)]
     flops = model_flops(model)["train"]
-    frozen = sum(forward_flops(layer) for layer in model.layers[:12])
+    frozen = sum(forward_flops(layer) for layer in model.layers[: defaults.FREEZE])
     lines = [
         f"batch {args.batch_size}, {args.tags} tags, {args.rounds} alternated pairs of steps\n",
-        f"- step from pixels, s: {spread(pixels)}",
-        f"- step from cached features, s: {spread(cached)}",
-        f"- ratio per pair (pixels / cached): {spread(ratios)}",
+        f"- step from pixels, s: {spread(pixels, '.3f')}",
+        f"- step from cached features, s: {spread(cached, '.3f')}",
+        f"- ratio per pair (pixels / cached): {spread(ratios, '.3f')}",
         f"- FLOP bound: {flops / 1e9:.2f} / {(flops - frozen) / 1e9:.2f} GFLOP per training image"
         f" = {flops / (flops - frozen):.2f}x",
         f"- raw seconds: pixels {[round(v, 3) for v in pixels]}",

@@ -26,29 +26,25 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-# Only the standard library above: `--phases` times the imports of a cold --pred itself.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from bench.common import (
+    child_result,
+    compile_as_train,
+    in_memory,
+    markdown_header,
+    spread,
+    timed,
+    write_measured,
+)
+
+# Only the standard library above (bench.common imports no more): `--phases` times the imports
+# of a cold --pred itself.
 NUM_TAGS = 4096
 BATCH_SIZE = 16
-
-
-def spread(values: list[float], digits: int = 2) -> str:
-    return (
-        f"median {statistics.median(values):.{digits}f} "
-        f"(min {min(values):.{digits}f}, max {max(values):.{digits}f}, n={len(values)})"
-    )
-
-
-def timed(function, *args) -> float:
-    started = time.perf_counter()
-    function(*args)
-    return time.perf_counter() - started
 
 
 def matmul_rate() -> float:
@@ -88,12 +84,9 @@ def bench_train(scratch: Path, steps: int, rounds: int):
         pixels = rng.integers(0, 256, (150, 150, 3), dtype=np.uint8)
         db.put(key, pack_record(pixels, rng.choice(NUM_TAGS, 20, replace=False).tolist()))
     batches = PostBatches(db, keys, BATCH_SIZE, NUM_TAGS, "vgg")
-    pairs = [batches[index] for index in range(len(batches))]
-    images = np.concatenate([batch_images for batch_images, _ in pairs])
-    targets = np.concatenate([batch_targets for _, batch_targets in pairs])
+    images, targets = in_memory(batches)
     keras.utils.set_random_seed(0)
-    model = build_model(NUM_TAGS, weights=None)
-    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="binary_crossentropy")
+    model = compile_as_train(build_model(NUM_TAGS, weights=None), len(batches))
 
     def streamed(callback) -> None:
         model.fit(batches, epochs=1, verbose=0, shuffle=False, callbacks=[callback])
@@ -127,13 +120,11 @@ def bench_checkpoint(scratch: Path, model, saves: int) -> tuple[list[float], int
 
 def cold_phases(model: Path, image: Path) -> dict[str, float]:
     """Seconds from process start to the end of each phase of one cold prediction."""
-    command = [sys.executable, "-m", "bench.compute_limits", "--phases", str(model), str(image)]
     started = time.time()  # wall clock: the child's marks are time.time() too
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    output = subprocess.run(
-        command, check=True, capture_output=True, text=True, env=environment, cwd=PROJECT_ROOT
-    ).stdout
-    marks = json.loads(output.splitlines()[-1])
+    marks = child_result(
+        "bench.compute_limits", "--phases", str(model), str(image), env=environment
+    )
     return {phase: mark - started for phase, mark in marks.items()}
 
 
@@ -188,7 +179,6 @@ def main() -> int:
     from alti2v import defaults
     from bench.flops import model_flops
     from bench.images import DANBOORU_CACHE, danbooru_posts
-    from bench.machine import markdown_header, write_measured
     from bench.pred_speed import cli_run, export_small_model
 
     header = markdown_header(
@@ -246,13 +236,13 @@ def main() -> int:
         f"same batches in memory; {args.rounds} alternated fit() calls of {args.steps} steps, "
         f"the median step of each) | "
         f"{streamed_rate:.2f} img/s | {memory_rate:.2f} img/s | pipeline cost per pair of "
-        f"fit() calls: {spread([100 * value for value in overheads], 1)} % |",
+        f"fit() calls: {spread([100 * value for value in overheads], '.1f')} % |",
         f"| training throughput against the matmul rate | {streamed_rate:.2f} img/s x "
         f"{flops['train'] / 1e9:.2f} GFLOP = {streamed_rate * flops['train'] / 1e9:.1f} GFLOP/s |"
         f" {peak / 1e9:.1f} GFLOP/s | **{streamed_rate * flops['train'] / peak:.0%}** |",
         f"| checkpoint (model + Adam state, {checkpoint_bytes / 1e9:.2f} GB) against one epoch of "
         f"{args.epoch_posts} posts ({train_posts} trained, at {streamed_rate:.2f} img/s) | "
-        f"{save_seconds:.1f} s ({spread(saves, 1)}) | {epoch_seconds:.0f} s | "
+        f"{save_seconds:.1f} s ({spread(saves, '.1f')}) | {epoch_seconds:.0f} s | "
         f"**{save_seconds / epoch_seconds:.1%}** |",
         f"| smallest epoch whose checkpoint costs under 10% | {save_seconds:.1f} s | "
         f"{10 * save_seconds:.0f} s = {10 * save_seconds * streamed_rate:.0f} trained images | "

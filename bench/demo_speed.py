@@ -18,8 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.machine import markdown_header, write_measured
-from bench.weights import DEFAULT_WEIGHTS
+from bench.common import DEFAULT_WEIGHTS, markdown_header, write_measured
 
 
 def main() -> int:

@@ -16,11 +16,10 @@ import time
 from pathlib import Path
 
 import alti2v.train.batches
-import alti2v.train.config
 import alti2v.train.epoch
-import alti2v.train.loop
 from alti2v.data.layout import DataDir
-from alti2v.model.device import describe_device, use_mixed_precision
+from alti2v.model.device import describe_device
+from bench.common import run_cli
 
 EVENTS: list[tuple[str, int, float, float]] = []  # (kind, index, start, end)
 
@@ -46,11 +45,9 @@ def _install_tracing() -> None:
 
 def timeline(data: DataDir, batch_size: int, label: str) -> str:
     EVENTS.clear()
-    config = alti2v.train.config.TrainConfig(
-        epochs=2, batch_size=batch_size, weights="none", mixed_precision=True
-    )
     started = time.perf_counter()
-    alti2v.train.loop.train(data, config, fresh=True, quiet=True)
+    run_cli("--train", "--data-dir", str(data.root), "--fresh", "--quiet", "--epochs", "2",
+            "--batch-size", str(batch_size), "--weights", "none", "--mixed-precision")  # fmt: skip
     steps = [event for event in EVENTS if event[0] == "step"]
     second_epoch = steps[max(i for i, event in enumerate(steps) if event[1] == 0) :]
     origin = second_epoch[0][3]
@@ -71,7 +68,6 @@ def main() -> int:
     args = parser.parse_args()
     data = DataDir(args.data_dir)
     _install_tracing()
-    use_mixed_precision()
     print(describe_device())
     print(timeline(data, args.batch_size, "as --train runs"), flush=True)
     alti2v.train.epoch.drop_remainder = lambda order, batch_size: order

@@ -10,44 +10,39 @@ machine (date, CPU, load), the command, its wall time and the headline numbers o
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench.quality import SHARED_WEIGHTS
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
+from alti2v.data.files import json_object
+from bench.common import DEFAULT_WEIGHTS, REPOSITORY, describe_machine
+from bench.quality import posts_of
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--work", type=Path, default=Path("bench/results/quality"))
-    parser.add_argument("--seed", type=int, default=7, help="the synthetic seed of bench.quality")
-    parser.add_argument("--weights", default=str(SHARED_WEIGHTS))
+    parser.add_argument(
+        "--work", type=Path, default=Path("bench/results/quality"), help="a bench.quality --work"
+    )
+    parser.add_argument("--weights", default=DEFAULT_WEIGHTS, help="approach 3's VGG16")
     args = parser.parse_args()
-    heldout = args.work.parent / f"quality-images-seed{args.seed}" / "heldout"
+    heldout = posts_of(args.work) / "heldout"
     command = [
-        sys.executable, "alt_i2v.py", "--eval", "--data-dir", str(args.work), "--eval-dir",
-        str(heldout), "--weights", args.weights, "--threshold-rule", "f1", "--json", "--quiet",
+        sys.executable, str(REPOSITORY / "alt_i2v.py"), "--eval", "--data-dir", str(args.work),
+        "--eval-dir", str(heldout), "--weights", args.weights, "--threshold-rule", "f1", "--json",
+        "--quiet",
     ]  # fmt: skip
-    load_before = os.getloadavg()
+    machine = describe_machine()  # its load average before the run
     started = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
     if result.returncode:
         sys.stderr.write(result.stderr)
         return result.returncode
-    summary = json.loads(result.stdout)
+    summary = json_object(result.stdout)
 
     def headline(name: str) -> dict:
         scores = summary[name]
@@ -63,11 +58,8 @@ def main() -> int:
 
     calibration = summary["model"]["calibration"]
     print(json.dumps({
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "cpu": cpu_model(),
-        "cpus": os.cpu_count(),
-        "loadavg_before": load_before,
-        "loadavg_after": os.getloadavg(),
+        "machine": machine,
+        "load_average_after": [round(load, 2) for load in os.getloadavg()],
         "command": " ".join(command[1:]),
         "eval_wall_seconds": round(seconds, 1),
         "images": summary["model"]["images"],

@@ -16,7 +16,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -29,8 +28,8 @@ from alti2v.model.device import MIXED_POLICY, describe_device
 from alti2v.model.network import build_model
 from alti2v.train.augment import Augmenter
 from alti2v.train.batches import PostBatches
+from bench.common import compile_as_train, describe_machine, timed, timings
 from bench.flops import model_flops
-from bench.machine import describe_machine
 
 NUM_TAGS = 4096  # the original's vocabulary: the last layer's size matters for speed
 # Vendor dense peaks, FLOP/s, by JAX device_kind ("float32" is TF32 tensor cores, which XLA uses
@@ -39,43 +38,41 @@ VENDOR_PEAKS = {"NVIDIA H100 80GB HBM3": {"float32": 494.7e12, "bfloat16": 989.4
 POLICIES = {"float32": "float32", "bfloat16": MIXED_POLICY}
 
 
-def repeat(function, times: int) -> list[float]:
-    seconds = []
-    for _ in range(times):
-        started = time.perf_counter()
-        function()
-        seconds.append(time.perf_counter() - started)
-    return seconds
-
-
 def matmul_peak(dtype: str, size: int, times: int) -> float:
     """FLOP/s of a size x size matmul in `dtype` on the default device (best of `times`)."""
     left = keras.ops.ones((size, size), dtype=dtype)
     right = keras.ops.ones((size, size), dtype=dtype)
     keras.ops.convert_to_numpy(keras.ops.matmul(left, right)[0, 0])  # compile
-    seconds = repeat(lambda: keras.ops.convert_to_numpy(keras.ops.matmul(left, right)[0, 0]), times)
+    seconds = timings(
+        lambda: keras.ops.convert_to_numpy(keras.ops.matmul(left, right)[0, 0]), times
+    )
     return 2 * size**3 / min(seconds)
 
 
 def read_rate(batches: PostBatches, workers: int) -> float:
     """Images/s of reading, augmenting and preprocessing batches with `workers` threads."""
-    started = time.perf_counter()
-    with ThreadPoolExecutor(workers) as pool:
-        images = sum(len(batch[0]) for batch in pool.map(batches.__getitem__, range(len(batches))))
-    return images / (time.perf_counter() - started)
+    images = []
+
+    def read_all() -> None:
+        with ThreadPoolExecutor(workers) as pool:
+            images.extend(
+                len(batch[0]) for batch in pool.map(batches.__getitem__, range(len(batches)))
+            )
+
+    seconds = timed(read_all)
+    return sum(images) / seconds
 
 
 def train_rates(policy: str, batches: PostBatches, steps: int, times: int) -> dict:
     """Images/s of fit() streamed from LevelDB and of the same batch held in memory."""
     keras.config.set_dtype_policy(policy)
-    model = build_model(NUM_TAGS, weights=None)
-    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="binary_crossentropy")
+    model = compile_as_train(build_model(NUM_TAGS, weights=None), steps)
     images, targets = batches[0]
     resident = _Resident(images, targets, steps)
     model.fit(resident, epochs=1, verbose=0, steps_per_epoch=2)  # compile outside the timing
-    memory = repeat(lambda: model.fit(resident, epochs=1, verbose=0), times)
+    memory = timings(lambda: model.fit(resident, epochs=1, verbose=0), times)
     streamed_steps = min(steps, len(batches))
-    streamed = repeat(
+    streamed = timings(
         lambda: model.fit(batches, epochs=1, verbose=0, steps_per_epoch=streamed_steps), times
     )
     keras.config.set_dtype_policy("float32")

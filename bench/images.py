@@ -37,6 +37,17 @@ def large_jpegs(
     return paths
 
 
+def sample_posts(imgs: Path, count: int, seed: int = 3) -> None:
+    """Posts 1..count in `imgs` as Danbooru's "sample" download: 850x1100, JPEG for even ids and
+    PNG for odd ones (originals are often PNG), each with its .txt."""
+    imgs.mkdir(parents=True, exist_ok=True)
+    for post_id in range(1, count + 1):
+        image, tags, _ = synthetic.draw_post(seed, post_id)
+        extension = ".png" if post_id % 2 else ".jpg"
+        image.convert("RGB").resize((850, 1100)).save(imgs / f"{post_id}{extension}")
+        (imgs / f"{post_id}.txt").write_text(" ".join(tags))
+
+
 def danbooru_posts(imgs: Path, count: int, seed: int = 0) -> list[Path]:
     """Posts 1..count as Danbooru-sized JPEGs with their .txt and .json, in `imgs`; return the
     JPEGs. A post whose .txt exists is kept (it is written last), so a re-run draws nothing."""

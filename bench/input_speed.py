@@ -14,34 +14,24 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-import synthetic
 from alti2v import defaults
-from alti2v.data.build import BuildSettings, build_dataset
 from alti2v.data.images import to_model_input
-from alti2v.data.layout import DataDir
 from alti2v.data.records import open_db, record_keys
-from alti2v.data.vocabulary import build_vocabulary
 from alti2v.train.augment import Augmenter
 from alti2v.train.batches import PostBatches
+from bench.common import markdown_header, synthetic_dataset, timings, write_measured
 from bench.gpu import read_rate
-from bench.machine import markdown_header, write_measured
 
 BATCH = 128
 MEAN_BGR = np.float32([103.939, 116.779, 123.68])
 
 
 def microseconds_per_image(function, pixels: np.ndarray, repeats: int) -> list[float]:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function(pixels)
-        times.append((time.perf_counter() - started) / len(pixels) * 1e6)
-    return times
+    return [1e6 * seconds / len(pixels) for seconds in timings(lambda: function(pixels), repeats)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,10 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     ours = microseconds_per_image(lambda batch: to_model_input(batch, "vgg"), pixels, args.repeats)
     threads = min(os.cpu_count() or 1, defaults.MAX_READERS)
     with tempfile.TemporaryDirectory() as folder:
-        data = DataDir(Path(folder))
-        synthetic.generate(data.imgs, args.posts, seed=0)
-        build_vocabulary(data, quiet=True)
-        build_dataset(data, BuildSettings(eval_fraction=0.0), quiet=True)
+        data = synthetic_dataset(Path(folder), args.posts, eval_fraction=0.0)
         db = open_db(data.db)
         batches = PostBatches(
             db, record_keys(db, "train"), BATCH, 4096, "vgg", None, Augmenter(("flip",), 0)

@@ -33,7 +33,7 @@ from alti2v.data.records import open_db, record_keys, unpack_record
 from alti2v.model.saved import find_model, load_model
 from alti2v.vectors.extract import LAYERS, normalise
 from alti2v.vectors.index import VectorIndex
-from bench.vectors import machine
+from bench.common import describe_machine
 
 NEIGHBOURS = 10
 BATCH_SIZE = 16
@@ -77,7 +77,7 @@ def main() -> None:
     folder = find_model(None, data.models)
     loaded = load_model(folder)
     print(
-        json.dumps({**machine(), "model": str(folder), "args": vars(args)}, default=str),
+        json.dumps({**describe_machine(), "model": str(folder), "args": vars(args)}, default=str),
         file=sys.stderr,
     )
     db = open_db(data.db)

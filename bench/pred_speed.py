@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -30,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 import synthetic
+from bench.common import REPOSITORY, describe_machine, timed
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NUM_TAGS = 64
 
 
@@ -79,31 +78,16 @@ def pipeline(loaded, paths: list[Path], pool: str) -> None:
 def cli_run(model: Path, folder: Path) -> tuple[float, float]:
     """(seconds to the first stdout line, seconds to the end) of `--pred FOLDER`."""
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    command = [sys.executable, str(PROJECT_ROOT / "alt_i2v.py"), "--pred", str(folder),
+    command = [sys.executable, str(REPOSITORY / "alt_i2v.py"), "--pred", str(folder),
                "--model", str(model), "--quiet"]  # fmt: skip
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, env=environment, cwd=PROJECT_ROOT)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, env=environment, cwd=REPOSITORY)
     process.stdout.readline()
     first_line = time.perf_counter() - started
     process.stdout.read()
     if process.wait() != 0:
         raise RuntimeError(f"{command} failed")
     return first_line, time.perf_counter() - started
-
-
-def machine() -> dict:
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    fields = dict(
-        line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line and line.strip()
-    )
-    return {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "cpu": fields.get("model name\t", "").strip(),
-        "cpu_flags": fields.get("flags\t\t", "").strip(),
-        "cpus": os.cpu_count(),
-        "loadavg": os.getloadavg(),
-        "python": platform.python_version(),
-    }
 
 
 def main() -> int:
@@ -133,9 +117,7 @@ def main() -> int:
         cli: list[tuple[float, float]] = []
         for repeat in range(args.repeats):
             for name, run in runs.items():
-                started = time.perf_counter()
-                run()
-                seconds = time.perf_counter() - started
+                seconds = timed(run)
                 rates[name].append(len(paths) / seconds)
                 print(json.dumps({"repeat": repeat, "run": name, "seconds": round(seconds, 3),
                                   "images_per_second": round(len(paths) / seconds, 2),
@@ -164,7 +146,7 @@ def main() -> int:
         "min": round(min(firsts), 2),
         "max": round(max(firsts), 2),
     }
-    print(json.dumps({"summary": summary, "images": len(paths), "machine": machine()}))
+    print(json.dumps({"summary": summary, "images": len(paths), "machine": describe_machine()}))
     return 0
 
 

@@ -1,11 +1,17 @@
 """Quality benchmark: held-out mAP and micro-F1 of the full pipeline on synthetic illustrations.
 
-Generates --train-count synthetic posts for training and --heldout-count others, runs maeshori,
-build, train and pred exactly as the CLI does, and scores the held-out predictions (plain and
-with flip test-time augmentation) against two baselines on the same posts: the frequency prior
-(every image scored by each tag's training frequency) and the seed's "approach 3" (a logistic
-regression per tag on frozen, average-pooled VGG16 features; cached per data seed, since it does
-not depend on the training settings). One JSON line on stdout.
+Generates --train-count synthetic posts for training and --heldout-count others, runs
+`alt_i2v.py --maeshori --build --train` on them through the CLI's own parser, checks and
+`main`, and scores the held-out predictions (plain and with flip test-time augmentation) against
+two baselines on the same posts: the frequency prior (every image scored by each tag's training
+frequency) and the seed's "approach 3" (alti2v.model.linear's logistic regression per tag on
+alti2v.evaluate.baselines' frozen, average-pooled VGG16 features; cached per data seed, since it
+does not depend on the training settings). One JSON line on stdout; the CLI's lines go to stderr.
+
+Every flag not listed under --help is the CLI's (`alt_i2v.py --help`: --epochs, --augment,
+--backbone-lr-scale, ...), parsed and checked as the CLI checks it, so what --train refuses this
+refuses too. Only the defaults differ: --epochs 5, --eval-fraction 0 (every training post is
+trained on; the held-out posts are the test), --weights the offline copy when there is one.
 
     python -m bench.quality                            # the defaults, 600 + 200 images, 5 epochs
     python -m bench.quality --augment none --dropout 0.3
@@ -15,78 +21,86 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import shutil
 import sys
 import time
-from dataclasses import fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
 import synthetic
 from alti2v import defaults
-from alti2v.data.build import BuildSettings, build_dataset
+from alti2v.cli import parse_args as cli_parse_args
 from alti2v.data.images import load_image, to_model_input
 from alti2v.data.layout import DataDir
 from alti2v.data.posts import iter_posts
-from alti2v.data.vocabulary import build_vocabulary
+from alti2v.data.vocabulary import load_vocabulary_meta
 from alti2v.model.metrics import mean_average_precision, micro_f1
-from bench.machine import describe_machine
-from bench.weights import DEFAULT_WEIGHTS
+from bench.common import DEFAULT_WEIGHTS, describe_machine, run_cli, training_history
 
 HELDOUT_SEED_OFFSET = 1  # the held-out posts come from another seed, so they are new scenes
 TRAIN_COUNT = 600  # synthetic posts to train on
 HELDOUT_COUNT = 200  # synthetic posts to score
+EPOCHS = 5  # --epochs unless given: the recipe search's budget
+# The CLI flags this benchmark sets itself, before the user's (a flag given later wins).
+CLI_DEFAULTS = ["--epochs", str(EPOCHS), "--eval-fraction", "0", "--weights", DEFAULT_WEIGHTS]
+# What a run records of the CLI's settings under "config": the --build and --train ones.
+BUILD_SETTINGS = ("resize", "eval_fraction", "image_size")
+OTHER_MODES = ("eval", "pred", "vec", "index", "similar", "duplicates")
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(
+    argv: list[str] | None = None,
+) -> tuple[argparse.Namespace, argparse.Namespace, list[str]]:
+    """(this benchmark's own arguments, the CLI's parsed and checked ones, the CLI's argv). A
+    flag the CLI refuses ends the run here with the CLI's message and exit status 2."""
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        description=__doc__.split("\n\n")[0],
+        epilog="Every other flag is alt_i2v.py's (--maeshori --build --train), checked by its "
+        f"parser; set here unless given: {' '.join(CLI_DEFAULTS)}.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,  # a prefix of a CLI flag must reach the CLI, not match one here
     )
     parser.add_argument(
         "--work",
         type=Path,
         default=Path("bench/results/quality"),
-        help="scratch folder (removed and rebuilt, except the image cache)",
+        help="scratch folder, the CLI's --data-dir (removed and rebuilt, except the image cache)",
     )
     parser.add_argument("--train-count", type=int, default=TRAIN_COUNT, help="training posts")
     parser.add_argument("--heldout-count", type=int, default=HELDOUT_COUNT, help="held-out posts")
     parser.add_argument("--seed", type=int, default=7, help="synthetic data seed")
-    parser.add_argument("--epochs", type=int, default=5, help="training epochs")
     parser.add_argument(
-        "--weights",
-        default=DEFAULT_WEIGHTS,
-        help="VGG16 weights",
-    )
-    parser.add_argument("--resize", default=defaults.RESIZE, help="resize filter at build")
-    parser.add_argument("--learning-rate", type=float, default=defaults.LEARNING_RATE)
-    parser.add_argument("--warmup-epochs", type=float, default=defaults.WARMUP_EPOCHS)
-    parser.add_argument("--schedule", default=defaults.SCHEDULE)
-    parser.add_argument("--preprocess", default=defaults.PREPROCESS)
-    parser.add_argument("--batch-size", type=int, default=defaults.BATCH_SIZE)
-    parser.add_argument("--augment", default=defaults.AUGMENT)
-    parser.add_argument("--dropout", type=float, default=defaults.DROPOUT)
-    parser.add_argument("--weight-decay", type=float, default=defaults.WEIGHT_DECAY)
-    parser.add_argument("--backbone-lr-scale", type=float, default=defaults.BACKBONE_LR_SCALE)
-    parser.add_argument("--head-epochs", type=float, default=defaults.HEAD_EPOCHS)
-    parser.add_argument("--loss", default=defaults.LOSS)
-    parser.add_argument("--label-smoothing", type=float, default=defaults.LABEL_SMOOTHING)
-    parser.add_argument("--bias-init", default=defaults.BIAS_INIT)
-    parser.add_argument("--head-init", default=defaults.HEAD_INIT)
-    parser.add_argument("--patience", type=int, default=defaults.PATIENCE)
-    parser.add_argument("--cache-features", action="store_true", help="--train's")
-    parser.add_argument(
-        "--train-seed", type=int, default=None, help="--train's --seed (default: --seed)"
-    )
-    parser.add_argument(
-        "--eval-fraction",
-        type=float,
-        default=0.0,
-        help="share of the training posts held out as --train's eval split (for --patience)",
+        "--train-seed", type=int, default=None, help="the CLI's --seed (None: --seed's)"
     )
     parser.add_argument("--label", default="", help="name of this run in the JSON line")
-    return parser.parse_args()
+    own, rest = parser.parse_known_args(argv)
+    train_seed = own.seed if own.train_seed is None else own.train_seed
+    # The modes, the folder and the seed come last, so that they win over anything in `rest`.
+    cli_argv = [*CLI_DEFAULTS, *rest, "--maeshori", "--build", "--train", "--quiet",
+                "--data-dir", str(own.work), "--seed", str(train_seed)]  # fmt: skip
+    cli, _ = cli_parse_args(cli_argv)
+    modes = [f"--{mode}" for mode in OTHER_MODES if getattr(cli, mode)]
+    if modes:
+        parser.error(f"{' '.join(modes)}: this runs --maeshori --build --train only")
+    return own, cli, cli_argv
+
+
+def recorded_config(own: argparse.Namespace, cli: argparse.Namespace) -> dict:
+    """The run's settings as the JSON line's "config": the data, then the CLI's --build
+    settings and the TrainConfig it trained with ("seed" is the data's, "train_seed" --train's)."""
+    from alti2v.cli.train import config_from
+
+    trained = {name: value for name, value in asdict(config_from(cli)).items() if name != "seed"}
+    return {
+        "train_count": own.train_count,
+        "heldout_count": own.heldout_count,
+        "seed": own.seed,
+        **trained,
+        **{name: getattr(cli, name) for name in BUILD_SETTINGS},
+        "train_seed": own.train_seed,
+    }
 
 
 def image_cache(parent: Path, seed: int, train_count: int, heldout_count: int) -> Path:
@@ -100,15 +114,19 @@ def image_cache(parent: Path, seed: int, train_count: int, heldout_count: int) -
     return cache
 
 
+def posts_of(work: Path) -> Path:
+    """The image cache (train/ and heldout/) a bench.quality --work trained on."""
+    return DataDir(work).imgs.resolve().parent
+
+
 def labelled_posts(folder: Path, tags: list[str]) -> tuple[list[str], np.ndarray]:
+    """The image paths of a folder's posts and their (posts, tags) multi-hot targets."""
+    from alti2v.train.batches import multi_hot
+
     index = {tag: position for position, tag in enumerate(tags)}
-    paths, targets = [], []
-    for post in iter_posts(folder):
-        row = np.zeros(len(tags), dtype=np.float32)
-        row[[index[label] for label in post.labels() if label in index]] = 1
-        paths.append(str(post.image))
-        targets.append(row)
-    return paths, np.stack(targets)
+    posts = list(iter_posts(folder))
+    labels = [[index[label] for label in post.labels() if label in index] for post in posts]
+    return [str(post.image) for post in posts], multi_hot(labels, len(tags))
 
 
 def approach3_scores(cache: Path, tags: list[str], weights: str) -> np.ndarray:
@@ -136,31 +154,20 @@ def approach3_scores(cache: Path, tags: list[str], weights: str) -> np.ndarray:
     return scores
 
 
-def main() -> int:
-    args = parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+def main(argv: list[str] | None = None) -> int:
+    own, cli, cli_argv = parse_args(argv)
     from alti2v.model.saved import find_model, load_model
     from alti2v.tag.inputs import InputImage
     from alti2v.tag.predict import predict_images
-    from alti2v.train.config import TrainConfig
-    from alti2v.train.loop import train
 
-    cache = image_cache(args.work.parent, args.seed, args.train_count, args.heldout_count)
-    shutil.rmtree(args.work, ignore_errors=True)
-    data = DataDir(args.work)
-    args.work.mkdir(parents=True)
+    cache = image_cache(own.work.parent, own.seed, own.train_count, own.heldout_count)
+    shutil.rmtree(own.work, ignore_errors=True)
+    data = DataDir(own.work)
+    own.work.mkdir(parents=True)
     data.imgs.symlink_to((cache / "train").resolve())
 
     started = time.perf_counter()
-    vocabulary = build_vocabulary(data, quiet=True)
-    settings = BuildSettings(resize=args.resize, eval_fraction=args.eval_fraction)
-    build_dataset(data, settings, quiet=True)
-    config_names = {field.name for field in fields(TrainConfig)}
-    config = TrainConfig(
-        **{k: v for k, v in vars(args).items() if k in config_names - {"seed"}},
-        seed=args.seed if args.train_seed is None else args.train_seed,
-    )
-    train(data, config, quiet=True)
+    run_cli(*cli_argv)
     train_seconds = time.perf_counter() - started
 
     loaded = load_model(find_model(None, data.models))
@@ -170,14 +177,14 @@ def main() -> int:
         np.stack([prediction.probabilities for prediction in predict_images(tried, images)])
         for tried in (replace(loaded, tta="none"), replace(loaded, tta="flip"))
     )
-    approach3 = mean_average_precision(approach3_scores(cache, loaded.tags, args.weights), targets)
-    epochs_trained = len((data.training / "history.csv").read_text().splitlines()) - 1
+    approach3 = mean_average_precision(approach3_scores(cache, loaded.tags, cli.weights), targets)
+    vocabulary = load_vocabulary_meta(data.vocab_meta)
     frequency = (
         np.array([vocabulary["counts"][tag] for tag in loaded.tags]) / vocabulary["num_posts_used"]
     )
     prior = np.broadcast_to(frequency, targets.shape)
     result = {
-        "label": args.label,
+        "label": own.label,
         "heldout_map": round(mean_average_precision(scores, targets), 4),
         "heldout_micro_f1": round(micro_f1(scores, targets), 4),
         "heldout_map_flip_tta": round(mean_average_precision(flipped, targets), 4),
@@ -186,11 +193,11 @@ def main() -> int:
         "prior_map": round(mean_average_precision(prior, targets), 4),
         "prior_micro_f1": round(micro_f1(prior, targets), 4),
         "num_tags": len(loaded.tags),
-        "train_images": args.train_count,
+        "train_images": own.train_count,
         "heldout_images": len(paths),
         "pipeline_seconds": round(train_seconds, 1),
-        "epochs_trained": epochs_trained,
-        "config": {k: v for k, v in vars(args).items() if k not in ("work", "label")},
+        "epochs_trained": len(training_history(data)),
+        "config": recorded_config(own, cli),
         "machine": describe_machine(),
     }
     print(json.dumps(result))

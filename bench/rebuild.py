@@ -14,31 +14,13 @@ import os
 import shutil
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
-import synthetic
 from alti2v.data.build import BuildSettings, build_dataset
 from alti2v.data.layout import DataDir
 from alti2v.data.vocabulary import build_vocabulary
-
-
-def machine() -> dict:
-    info = Path("/proc/cpuinfo").read_text().splitlines()
-    field = dict((part.strip() for part in line.split(":", 1)) for line in info if ":" in line)
-    return {
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "cpu": field.get("model name"),
-        "flags": field.get("flags"),
-        "cores": os.cpu_count(),
-        "loadavg": os.getloadavg(),
-    }
-
-
-def timed(function, *args) -> tuple[float, dict]:
-    started = time.perf_counter()
-    result = function(*args)
-    return time.perf_counter() - started, result
+from bench.common import describe_machine, timed
+from bench.images import sample_posts
 
 
 def main() -> None:
@@ -49,20 +31,20 @@ def main() -> None:
     settings = BuildSettings(workers=1)  # one process: the hashing runs in one process too
     with tempfile.TemporaryDirectory() as folder:
         data = DataDir(Path(folder))
-        data.imgs.mkdir()
-        for post_id in range(1, args.posts + 1):
-            image, tags, _ = synthetic.draw_post(3, post_id)
-            extension = ".png" if post_id % 2 else ".jpg"
-            image.convert("RGB").resize((850, 1100)).save(data.imgs / f"{post_id}{extension}")
-            (data.imgs / f"{post_id}.txt").write_text(" ".join(tags))
-        build_vocabulary(data, quiet=True)
+        sample_posts(data.imgs, args.posts)
+        build_vocabulary(data)
         ratios = []
+        summaries = []
+
+        def build() -> None:
+            summaries.append(build_dataset(data, settings))
+
         for repeat in range(args.repeats):
             shutil.rmtree(data.db, ignore_errors=True)
-            full, summary = timed(build_dataset, data, settings, True)
-            assert summary["packed"] == args.posts, summary
-            nothing, summary = timed(build_dataset, data, settings, True)
-            assert summary["unchanged"] == args.posts, summary
+            full = timed(build)
+            assert summaries[-1]["packed"] == args.posts, summaries[-1]
+            nothing = timed(build)
+            assert summaries[-1]["unchanged"] == args.posts, summaries[-1]
             ratios.append(nothing / full)
             row = {"repeat": repeat, "full_build_s": full, "no_op_build_s": nothing}
             print(json.dumps({**row, "ratio": nothing / full, "loadavg": os.getloadavg()}))
@@ -73,7 +55,7 @@ def main() -> None:
                     "no_op_over_full_median": statistics.median(ratios),
                     "min": min(ratios),
                     "max": max(ratios),
-                    **machine(),
+                    "machine": describe_machine(),
                 }
             )
         )

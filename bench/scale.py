@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -29,26 +28,12 @@ import numpy as np
 from alti2v.data.images import load_image
 from alti2v.data.records import open_db, pack_record
 from alti2v.train.batches import PostBatches
+from bench.common import markdown_header, spread
 from bench.images import large_jpegs
 
 TAGS = 4096
 LABELS_PER_POST = 30  # about what a Danbooru post keeps out of a 4096-tag vocabulary
 GPUS = (1, 8, 32)
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
-def cpu_flags() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags"):
-            wanted = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "fma")
-            return " ".join(flag for flag in line.split(":", 1)[1].split() if flag in wanted)
-    return "?"
 
 
 def repeated(function, count: int, repeats: int) -> list[float]:
@@ -62,10 +47,6 @@ def repeated(function, count: int, repeats: int) -> list[float]:
         function()
         rates.append(count / (time.process_time() - started))
     return rates
-
-
-def spread(rates: list[float]) -> str:
-    return f"{statistics.median(rates):,.0f} (min {min(rates):,.0f}, max {max(rates):,.0f})"
 
 
 def measure_decode(folder: Path, count: int, repeats: int) -> list[float]:
@@ -148,7 +129,7 @@ def main() -> int:
     )  # fmt: skip
     args = parser.parse_args()
 
-    load_before = os.getloadavg()[0]
+    header = markdown_header("Scale on paper")  # the machine and its load before measuring
     with tempfile.TemporaryDirectory() as scratch:
         decode = measure_decode(Path(scratch), args.images, args.repeats)
         record_bytes, disk_per_record, reads = measure_records(
@@ -158,18 +139,12 @@ def main() -> int:
     gradient_bytes = 4 * trainable  # float32 gradients, whatever the compute precision
 
     decode_rate, read_rate = statistics.median(decode), statistics.median(reads)
-    print(f"# Scale on paper ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n")
-    print(f"`python -m bench.scale {' '.join(sys.argv[1:])}`".replace(" `", "`"))
-    print(
-        f"\nCPU: {cpu_model()} ({os.cpu_count()} cores; {cpu_flags()}); load average "
-        f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after (1 min).\n"
-    )
+    print(header, end="")
+    print(f"Load average after: {os.getloadavg()[0]:.2f} (1 min).\n")
     print("## Measured here (per CPU-second of one core; median, min and max of the repeats)\n")
-    print(f"- decode a 1500x2000 JPEG to 150x150 (`load_image`): {spread(decode)} images/s")
-    print(
-        f"- shuffled LevelDB read + unpack + vgg preprocess, batches of 64: {spread(reads)} "
-        "images/s"
-    )
+    decoded, read = spread(decode, ",.0f"), spread(reads, ",.0f")
+    print(f"- decode a 1500x2000 JPEG to 150x150 (`load_image`): {decoded} images/s")
+    print(f"- shuffled LevelDB read + unpack + vgg preprocess, batches of 64: {read} images/s")
     print(
         f"- one record: {record_bytes:,} bytes packed, {disk_per_record:,.0f} bytes on disk "
         "(noise pixels: incompressible, an upper bound)"

@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from alti2v.scrape import ScrapeOptions
 from alti2v.scrape.http import PoliteSession
-from bench import machine
+from bench.common import markdown_header
 
 
 class ArrivalLog(BaseHTTPRequestHandler):
@@ -78,7 +78,7 @@ def main() -> int:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), ArrivalLog)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    print(machine.markdown_header("Rate limiter: request spacing seen by a server on 127.0.0.1"))
+    print(markdown_header("Rate limiter: request spacing seen by a server on 127.0.0.1"))
     print("| --rate | repeat | requests | achieved req/s | smallest gap (s) | largest gap (s) |")
     print("|---|---|---|---|---|---|")
     summary = []

@@ -12,12 +12,13 @@ pixel than large ones, so read the estimates as orders of size. Markdown on stdo
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import sys
 from pathlib import Path
 
-from bench import machine
+from bench.common import markdown_header
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "danbooru"
 ANSWERS = ("posts_2023.json", "posts_2020.json")
@@ -40,7 +41,8 @@ def estimated_bytes(post: dict, variant: str, bytes_per_pixel: float) -> float:
     return variant_pixels(post, variant) * bytes_per_pixel
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     posts = [post for name in ANSWERS for post in json.loads((FIXTURES / name).read_text())]
     jpeg_density = [
         post["file_size"] / (post["image_width"] * post["image_height"])
@@ -48,7 +50,7 @@ def main() -> int:
         if post["file_ext"] == "jpg"
     ]
     quartiles = statistics.quantiles(jpeg_density, n=4)
-    print(machine.markdown_header("Bytes per post by --variant, from the API fixtures"))
+    print(markdown_header("Bytes per post by --variant, from the API fixtures"))
     print(f"- posts: {len(posts)} ({', '.join(ANSWERS)}); JPEG originals: {len(jpeg_density)}")
     print(
         "- bytes per pixel of the JPEG originals, 25th / 50th / 75th percentile: "

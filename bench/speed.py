@@ -18,25 +18,17 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-import synthetic
 from alti2v.data.build import BuildSettings, build_dataset
 from alti2v.data.images import RESIZE_FILTERS, load_image
 from alti2v.data.layout import DataDir
 from alti2v.data.vocabulary import build_vocabulary
-from bench.images import large_jpegs
-from bench.machine import markdown_header, write_measured
-
-
-def timed(function, *args) -> float:
-    started = time.perf_counter()
-    function(*args)
-    return time.perf_counter() - started
+from bench.common import compile_as_train, in_memory, markdown_header, timed, write_measured
+from bench.images import large_jpegs, sample_posts
 
 
 def bench_decode(folder: Path, count: int) -> dict:
@@ -56,19 +48,13 @@ def bench_decode(folder: Path, count: int) -> dict:
 
 def bench_build(folder: Path, count: int) -> tuple[dict, DataDir]:
     data = DataDir(folder / "data")
-    data.imgs.mkdir(parents=True)
-    for post_id in range(1, count + 1):
-        # Danbooru's "sample" download is a JPEG about 850 px wide; originals are often PNG.
-        image, tags, _ = synthetic.draw_post(3, post_id)
-        extension = ".png" if post_id % 2 else ".jpg"
-        image.convert("RGB").resize((850, 1100)).save(data.imgs / f"{post_id}{extension}")
-        (data.imgs / f"{post_id}.txt").write_text(" ".join(tags))
-    build_vocabulary(data, quiet=True)
+    sample_posts(data.imgs, count)
+    build_vocabulary(data)
     seconds = {}
     for workers in (0, 1):
         shutil.rmtree(data.db, ignore_errors=True)
         settings = BuildSettings(workers=workers)
-        seconds[workers] = timed(build_dataset, data, settings, True)
+        seconds[workers] = timed(build_dataset, data, settings)
     label = f"build (850x1100, half PNG), {os.cpu_count()} processes vs 1"
     return rate(label, count, "post", seconds[0], seconds[1]), data
 
@@ -92,8 +78,6 @@ def bench_pred(folder: Path, count: int) -> dict:
 
 
 def bench_train(data: DataDir, steps: int) -> dict:
-    import keras
-
     from alti2v.data.records import open_db, record_keys
     from alti2v.model.network import build_model
     from alti2v.train.batches import PostBatches
@@ -101,11 +85,8 @@ def bench_train(data: DataDir, steps: int) -> dict:
     db = open_db(data.db)
     keys = record_keys(db, "train")[: 16 * steps]
     batches = PostBatches(db, keys, 16, 4096, "vgg")
-    pairs = [batches[index] for index in range(len(batches))]
-    images = np.concatenate([batch_images for batch_images, _ in pairs])
-    targets = np.concatenate([batch_targets for _, batch_targets in pairs])
-    model = build_model(4096, weights=None)
-    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="binary_crossentropy")
+    images, targets = in_memory(batches)
+    model = compile_as_train(build_model(4096, weights=None), len(batches))
     # Trace both paths outside the timing.
     model.fit(batches, epochs=1, verbose=0, steps_per_epoch=1)
     model.fit(images[:16], targets[:16], batch_size=16, epochs=1, verbose=0)

@@ -18,15 +18,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from bench.common import child_result, describe_machine, timed
 
 LIBRARIES = ("usearch", "faiss", "hnswlib")
 CONNECTIVITY = 16  # HNSW M: links per node
@@ -136,9 +136,7 @@ def measure_library(args: argparse.Namespace) -> dict:
     rates, exact_rates = [], []
     for _ in range(args.repeats):
         # Baseline and library alternate, so a burst of load on the machine hits both.
-        started = time.perf_counter()
-        exact_top(base, queries, NEIGHBOURS)
-        exact_rates.append(len(queries) / (time.perf_counter() - started))
+        exact_rates.append(len(queries) / timed(exact_top, base, queries, NEIGHBOURS))
         started = time.perf_counter()
         found = _search(args.one, index, queries, threads)
         rates.append(len(queries) / (time.perf_counter() - started))
@@ -160,11 +158,13 @@ def measure_library(args: argparse.Namespace) -> dict:
 
 
 def measure_binary(args: argparse.Namespace) -> dict:
+    """--vec --binary's codes (alti2v.vectors.extract) searched exactly by Hamming distance."""
+    from alti2v.vectors.extract import binary_codes  # Keras: kept out of the library processes
+
     vectors = synthetic_vectors(args.count + args.queries, args.dim, args.seed)
     base, queries = vectors[: args.count], vectors[args.count :]
     truth = exact_top(base, queries, NEIGHBOURS)
-    codes = np.packbits(base > 0, axis=1)
-    query_codes = np.packbits(queries > 0, axis=1)
+    codes, query_codes = binary_codes(base), binary_codes(queries)
     padding = -codes.shape[1] % 8  # whole 64-bit words for the popcount
     codes = np.pad(codes, ((0, 0), (0, padding)))
     query_codes = np.pad(query_codes, ((0, 0), (0, padding)))
@@ -182,26 +182,7 @@ def measure_binary(args: argparse.Namespace) -> dict:
         "recall_at_10": recall(found, truth),
         "recall_at_10_rerank_100": recall(reranked, truth),
         "float_mib": base.nbytes / 2**20,
-        "binary_mib": np.packbits(base > 0, axis=1).nbytes / 2**20,
-    }
-
-
-def machine() -> dict:
-    model = flags = "unknown"
-    with open("/proc/cpuinfo") as handle:
-        for line in handle:
-            if line.startswith("model name") and model == "unknown":
-                model = line.split(":", 1)[1].strip()
-            if line.startswith("flags") and flags == "unknown":
-                wanted = ("avx2", "avx512f", "avx512_vnni", "fma", "f16c", "popcnt")
-                flags = " ".join(flag for flag in line.split(":", 1)[1].split() if flag in wanted)
-    return {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "cpu": model,
-        "cpu_flags": flags,
-        "cores": os.cpu_count(),
-        "loadavg_start": os.getloadavg(),
-        "python": platform.python_version(),
+        "binary_mib": binary_codes(base).nbytes / 2**20,
     }
 
 
@@ -217,19 +198,18 @@ def main() -> None:
     if args.one:
         print(json.dumps(measure_library(args)))
         return
-    header = machine()
+    header = describe_machine()
     print(json.dumps({**header, "args": vars(args)}), file=sys.stderr)
     rows = []
     for library in LIBRARIES:
-        command = [sys.executable, "-m", "bench.vectors", *sys.argv[1:], "--one", library]
-        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        rows.append(json.loads(output.splitlines()[-1]))
+        rows.append(child_result("bench.vectors", *sys.argv[1:], "--one", library))
         print(json.dumps(rows[-1]), file=sys.stderr)
     binary = measure_binary(args)
     print(json.dumps(binary), file=sys.stderr)
     print(f"# bench.vectors, {header['date']}\n")
-    print(f"CPU: {header['cpu']} ({header['cores']} cores; {header['cpu_flags']}); ", end="")
-    print(f"load average at start {header['loadavg_start']}, at end {os.getloadavg()}")
+    flags = " ".join(header["cpu_flags_simd"])
+    print(f"CPU: {header['cpu_model']} ({header['cores']} cores; {flags}); ", end="")
+    print(f"load average at start {header['load_average']}, at end {os.getloadavg()}")
     print(f"Flags: {' '.join(sys.argv[1:]) or '(defaults)'}; {vars(args)}\n")
     print(
         "| library | recall@10 | queries/s (median) | x exact search (median, all) | "

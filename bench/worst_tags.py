@@ -22,10 +22,10 @@ import numpy as np
 
 from alti2v import defaults
 from alti2v.model.metrics import average_precision
+from alti2v.tag.select import ranked
 from alti2v.tag.sheet import SheetCell, SheetLine, render_sheet
-from bench.machine import markdown_header, write_measured
-from bench.quality import approach3_scores, labelled_posts
-from bench.weights import DEFAULT_WEIGHTS
+from bench.common import DEFAULT_WEIGHTS, markdown_header, write_measured
+from bench.quality import approach3_scores, labelled_posts, posts_of
 
 EXAMPLES = 2  # missed positives and false alarms shown per tag
 SHEET_LINES = 5  # tags listed under each image
@@ -34,7 +34,6 @@ SHEET_LINES = 5  # tags listed under each image
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, required=True, help="a bench/quality.py --work")
-    parser.add_argument("--seed", type=int, default=7, help="the data seed it was run with")
     parser.add_argument("--count", type=int, default=5, help="worst tags reported")
     parser.add_argument("--sheet", type=Path, required=True, help="PNG of their misses")
     parser.add_argument("--weights", default=DEFAULT_WEIGHTS, help="VGG16 weights (approach 3)")
@@ -43,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from alti2v.tag.inputs import InputImage
     from alti2v.tag.predict import predict_images
 
-    cache = args.work.parent / f"quality-images-seed{args.seed}"
+    cache = posts_of(args.work)
     loaded = replace(load_model(find_model(None, args.work / "models")), tta=defaults.TTA)
     tags = loaded.tags
     paths, targets = labelled_posts(cache / "heldout", tags)
@@ -64,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     cells = []
     for tag in worst:
         positives = np.flatnonzero(targets[:, tag])
-        negatives = np.flatnonzero(targets[:, tag] == 0)
-        missed = positives[np.argsort(scores[positives, tag])][:EXAMPLES]
-        alarms = negatives[np.argsort(-scores[negatives, tag])][:EXAMPLES]
+        # The positives scored lowest and the negatives scored highest.
+        missed = ranked(-scores[:, tag], EXAMPLES, mask=targets[:, tag] == 1)
+        alarms = ranked(scores[:, tag], EXAMPLES, mask=targets[:, tag] == 0)
         look_alike = confused_with(tag, scores, targets, tags)
         lines.append(
             f"| {tags[tag]} | {int(train_targets[:, tag].sum())} | {len(positives)} "
@@ -91,7 +90,7 @@ def confused_with(tag: int, scores: np.ndarray, targets: np.ndarray, tags: list[
     positives), with its lift over all negatives: what the model mistakes for `tag`."""
     negatives = np.flatnonzero(targets[:, tag] == 0)
     count = max(int(targets[:, tag].sum()), EXAMPLES)
-    alarms = negatives[np.argsort(-scores[negatives, tag])][:count]
+    alarms = ranked(scores[:, tag], count, mask=targets[:, tag] == 0)
     base = targets[negatives].mean(axis=0)
     share = targets[alarms].mean(axis=0)
     lift = np.where(
@@ -105,8 +104,10 @@ def confused_with(tag: int, scores: np.ndarray, targets: np.ndarray, tags: list[
 
 
 def top_lines(scores: np.ndarray, truth: np.ndarray, tags: list[str]) -> list[SheetLine]:
-    ranked = np.argsort(-scores)[:SHEET_LINES]
-    return [SheetLine(tags[tag], float(scores[tag]), bool(truth[tag])) for tag in ranked]
+    return [
+        SheetLine(tags[tag], float(scores[tag]), bool(truth[tag]))
+        for tag in ranked(scores, SHEET_LINES)
+    ]
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ def show_tags(data_dir: Path, samples: Path, threshold: float) -> None:
     from alti2v.tag.collection import sheet_cell
     from alti2v.tag.inputs import InputImage
     from alti2v.tag.predict import predict_images
-    from alti2v.tag.select import Tag
+    from alti2v.tag.select import Tag, ranked
     from alti2v.tag.sheet import render_sheet
 
     folder = find_model(None, data_dir / "models")
@@ -64,9 +64,11 @@ def show_tags(data_dir: Path, samples: Path, threshold: float) -> None:
     cells = []
     for post, prediction in zip(posts, predict_images(loaded, images), strict=True):
         truth = set(post.labels())
-        probabilities = prediction.probabilities.tolist()
-        ranked = sorted(zip(loaded.tags, probabilities, strict=True), key=lambda item: -item[1])
-        predicted = [(tag, prob) for tag, prob in ranked if prob >= threshold]
+        probabilities = prediction.probabilities
+        predicted = [
+            (loaded.tags[index], float(probabilities[index]))
+            for index in ranked(probabilities, mask=probabilities >= threshold)
+        ]
         cells.append(
             sheet_cell(prediction.image, [Tag(t, p, "") for t, p in predicted], loaded.tags)
         )

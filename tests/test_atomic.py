@@ -13,7 +13,8 @@ import keras
 import pytest
 
 from alti2v.data import files as atomic
-from alti2v.data.files import TEMPORARY_PREFIX, atomic_write_bytes, publish_folder
+from alti2v.data.files import TEMPORARY_PREFIX, atomic_write_bytes, publish_folder, read_json
+from alti2v.errors import PipelineError
 from alti2v.train.checkpoints import TrainState, save_checkpoint
 
 
@@ -105,3 +106,36 @@ def test_a_failed_checkpoint_cleanup_is_reported(tmp_path: Path, monkeypatch, ca
         f"cannot remove {folder / 'e0001-s0000000' / 'model.keras'} ([Errno 16] busy); "
         "delete it by hand"
     )
+
+
+class _Damaged(PipelineError):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("content", "cause"),
+    [
+        (b'{"a": ', "Expecting value: line 1 column 7 (char 6)"),
+        (b"[1, 2]", "not a JSON object"),
+        (
+            b'{"caf\xe9": 1}',
+            "'utf-8' codec can't decode byte 0xe9 in position 5: invalid continuation byte",
+        ),
+    ],
+)
+def test_read_json_fails_in_one_line_naming_the_file(tmp_path: Path, content, cause) -> None:
+    path = tmp_path / "state.json"
+    path.write_bytes(content)
+    with pytest.raises(_Damaged) as caught:
+        read_json(path, _Damaged, "delete it", missing={})
+    assert str(caught.value) == f"{path}: unreadable ({cause}); delete it"
+    assert caught.value.__suppress_context__  # no chained traceback
+
+
+def test_read_json_of_a_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nothing.json"
+    assert read_json(path, _Damaged, "run it", missing=None) is None
+    with pytest.raises(_Damaged, match=r"nothing\.json: unreadable \(\[Errno 2\].*; run it$"):
+        read_json(path, _Damaged, "run it")
+    path.write_text('{"a": [1]}')
+    assert read_json(path, _Damaged, "run it") == {"a": [1]}

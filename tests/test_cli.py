@@ -265,6 +265,43 @@ def test_negative_top_k_is_refused(tmp_path: Path, alt_i2v) -> None:
     assert error_lines(result.stderr) == ["alt_i2v.py: error: --top-k must be 0 (all) or more"]
 
 
+def test_conflicting_train_flags_are_refused_before_fresh_deletes(tmp_path: Path, alt_i2v):
+    checkpoint = tmp_path / "training" / "checkpoints" / "e1-s0"
+    checkpoint.mkdir(parents=True)
+    result = alt_i2v(
+        "--train", "--fresh", "--distribute", "--cache-features", "--data-dir", tmp_path,
+        expect=2,
+    )  # fmt: skip
+    assert result.stderr.startswith("usage: alt_i2v.py")
+    assert error_lines(result.stderr) == [
+        "alt_i2v.py: error: --cache-features and --distribute together are not supported"
+    ]
+    assert result.stdout == ""
+    assert checkpoint.is_dir()
+
+
+@pytest.mark.parametrize(
+    ("config", "cluster", "message"),
+    [
+        ({"cache_features": True}, {"device_count": 2}, "--cache-features and --distribute"),
+        ({"head_init": "linear-probe"}, {"process_count": 2}, "--head-init linear-probe and"),
+    ],
+)
+def test_train_refuses_unsupported_settings_before_fresh_deletes(
+    tmp_path: Path, config: dict, cluster: dict, message: str
+) -> None:
+    from alti2v.data.layout import DataDir
+    from alti2v.train.config import TrainConfig, TrainError
+    from alti2v.train.distribute import Cluster
+    from alti2v.train.loop import train
+
+    checkpoint = tmp_path / "training" / "checkpoints" / "e1-s0"
+    checkpoint.mkdir(parents=True)
+    with pytest.raises(TrainError, match=message):
+        train(DataDir(tmp_path), TrainConfig(**config), fresh=True, cluster=Cluster(**cluster))
+    assert checkpoint.is_dir()
+
+
 def test_maeshori_without_imgs_is_one_line(tmp_path: Path, alt_i2v) -> None:
     result = alt_i2v("--maeshori", "--data-dir", tmp_path, expect=3)
     assert result.stderr == (

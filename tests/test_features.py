@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from alti2v.data.layout import DataDir
-from alti2v.data.records import open_db
+from alti2v.data.records import open_db, pack_record, record_key
 from alti2v.model.network import build_model
 from alti2v.train import cache as features
 from alti2v.train.cache import FeatureCache, FeatureCacheError, split_head
@@ -58,6 +58,27 @@ def test_fingerprint_follows_keys_and_frozen_weights() -> None:
     assert base != features.fingerprint({"image_size": 96}, keys, head, "vgg")
 
 
+def test_a_damaged_meta_json_is_one_clear_error(tmp_path: Path) -> None:
+    data = DataDir(tmp_path)
+    db = open_db(data.db, create=True)
+    try:
+        pixels = np.zeros((64, 64, 3), dtype=np.uint8)
+        db.put(record_key("train", "1"), pack_record(pixels, [0, 3]))
+        db.put(record_key("eval", "2"), pack_record(pixels, [1]))
+        cache = FeatureCache(data, db, small_model(), 12, "vgg")
+        data.features.mkdir()
+        data.features_meta.write_bytes(b'{"fingerprint": "12')  # cut short by a full disk
+        with pytest.raises(FeatureCacheError) as caught:
+            cache.prepare()
+    finally:
+        db.close()
+    assert str(caught.value) == (
+        f"{data.features_meta}: unreadable (Unterminated string starting at: line 1 column 17 "
+        f"(char 16)); delete {data.features} to compute it again"
+    )
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
 @pytest.mark.slow
 def test_cache_is_rebuilt_for_new_weights_and_refused_on_a_full_disk(
     trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -67,7 +88,7 @@ def test_cache_is_rebuilt_for_new_weights_and_refused_on_a_full_disk(
     try:
         keras.utils.set_random_seed(0)
         first = FeatureCache(data, db, build_model(trained.vocab_size, weights=None), 12, "vgg")
-        first.prepare(quiet=True)
+        first.prepare()
         meta = json.loads((data.features / "meta.json").read_text())
         assert meta["filled"] == {"train": 22, "eval": 2}
         assert first.arrays["train"].shape == (22, 18, 18, 512)
@@ -77,7 +98,7 @@ def test_cache_is_rebuilt_for_new_weights_and_refused_on_a_full_disk(
         keras.utils.set_random_seed(1)  # other frozen weights: the cache must not be reused
         second = FeatureCache(data, db, build_model(trained.vocab_size, weights=None), 12, "vgg")
         assert second.fingerprint != first.fingerprint
-        second.prepare(quiet=True)
+        second.prepare()
         assert json.loads((data.features / "meta.json").read_text())["fingerprint"] == (
             second.fingerprint
         )
@@ -87,7 +108,7 @@ def test_cache_is_rebuilt_for_new_weights_and_refused_on_a_full_disk(
         keras.utils.set_random_seed(2)
         third = FeatureCache(data, db, build_model(trained.vocab_size, weights=None), 12, "vgg")
         with pytest.raises(FeatureCacheError, match=r"needs 0\.01 GB .*\(324 KiB per image\)"):
-            third.prepare(quiet=True)
+            third.prepare()
     finally:
         db.close()
 

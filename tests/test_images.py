@@ -1,6 +1,6 @@
 """Tests for alti2v.data.images: every accepted file kind decodes to the same square uint8 RGB array
 (transparency on white, first frame, EXIF orientation, 16-bit scaled), bad files raise
-ImageError with a countable reason, and the model input matches Keras' VGG16 preprocessing."""
+InputError with a countable reason, and the model input matches Keras' VGG16 preprocessing."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alti2v.data.images import RESIZE_FILTERS, ImageError, load_image, to_model_input
+from alti2v.data.images import RESIZE_FILTERS, load_image, to_model_input
+from alti2v.data.skips import InputError
 
 SIDE = 150  # the model's input side; images this size are not resampled
 RED, BLUE, WHITE = (255, 0, 0), (0, 0, 255), (255, 255, 255)
@@ -151,7 +152,7 @@ def test_truncated_jpeg_is_unreadable(tmp_path: Path) -> None:
     whole = save(half_and_half("RGB", RED, BLUE, size=(400, 300)), tmp_path / "a.jpg")
     truncated = tmp_path / "truncated.jpg"
     truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(InputError) as caught:
         load_image(truncated)
     assert caught.value.reason == "unreadable"
     assert str(caught.value).startswith(f"{truncated}: cannot decode image")
@@ -160,7 +161,7 @@ def test_truncated_jpeg_is_unreadable(tmp_path: Path) -> None:
 def test_random_bytes_are_unreadable(tmp_path: Path) -> None:
     path = tmp_path / "noise.png"
     path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(InputError) as caught:
         load_image(path)
     assert (caught.value.reason, caught.value.path) == ("unreadable", path)
 
@@ -168,7 +169,7 @@ def test_random_bytes_are_unreadable(tmp_path: Path) -> None:
 def test_image_over_max_pixels_is_oversized(tmp_path: Path) -> None:
     path = save(Image.new("RGB", (100, 80), RED), tmp_path / "a.png")
     limit_before = Image.MAX_IMAGE_PIXELS
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(InputError) as caught:
         load_image(path, max_pixels=5000)
     assert caught.value.reason == "oversized"
     assert re.search(r"\b8,?000 pixels", str(caught.value)), str(caught.value)  # the size
@@ -178,17 +179,17 @@ def test_image_over_max_pixels_is_oversized(tmp_path: Path) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ImageError) as caught:
+    with pytest.raises(InputError) as caught:
         load_image(tmp_path / "nothing.jpg")
-    assert caught.value.reason == "missing"
+    assert caught.value.reason == "no image"
     assert str(caught.value) == f"{tmp_path / 'nothing.jpg'}: file not found"
 
 
 def test_image_error_survives_pickling() -> None:
-    # --build decodes in worker processes, which send ImageErrors back pickled.
-    error = ImageError(Path("imgs/7.png"), "unreadable", "cannot decode image (broken)")
+    # --build decodes in worker processes, which send InputErrors back pickled.
+    error = InputError(Path("imgs/7.png"), "unreadable", "cannot decode image (broken)")
     copy = pickle.loads(pickle.dumps(error))
-    assert isinstance(copy, ImageError)
+    assert isinstance(copy, InputError)
     assert (copy.path, copy.reason, copy.detail) == (error.path, error.reason, error.detail)
     assert str(copy) == str(error) == "imgs/7.png: cannot decode image (broken)"
 

@@ -10,7 +10,7 @@ import numpy as np
 from alti2v.tag.captions import CaptionSettings
 from alti2v.tag.inputs import InputImage
 from alti2v.tag.outputs import FORMATS, OutputContext, Tagged
-from alti2v.tag.select import Tag, Vocabulary
+from alti2v.tag.select import Tag, Vocabulary, ranked
 
 VOCABULARY = Vocabulary(["long_hair", "rating:general", "solo"], ["general", "rating", "general"])
 PROVENANCE = {"model": "m1", "vocab_hash": "abc", "threshold_rule": {}, "settings": "s"}
@@ -63,3 +63,10 @@ def test_caption_with_probs_and_a_sidecar(tmp_path):
         ["long_hair", 0.25, "general"],
     ]
     assert record["selected"] == ["trigger", "solo", "long hair"]
+
+
+def test_ranked_is_most_probable_first_ties_in_vocabulary_order() -> None:
+    row = np.array([0.2, 0.9, 0.2, 0.5], dtype=np.float32)
+    assert ranked(row).tolist() == [1, 3, 0, 2]
+    assert ranked(row, top=2).tolist() == [1, 3]
+    assert ranked(row, mask=row < 0.6).tolist() == [3, 0, 2]

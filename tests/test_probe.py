@@ -31,7 +31,7 @@ def test_the_started_network_scores_as_the_probe(tmp_path: Path) -> None:
         db.put(key, pack_record(image, tags))
     model = build_model(TAGS, SIDE, weights=None)
     batches = PostBatches(db, keys, 8, TAGS, "vgg")
-    probe = fit_head_probe(model, batches, quiet=True)
+    probe = fit_head_probe(model, batches)
     apply_head_probe(model, probe)
     db.close()
 

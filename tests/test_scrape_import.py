@@ -103,3 +103,31 @@ def test_network_flags_are_refused_in_import_mode(tmp_path):
 
     assert result.returncode == 2
     assert "--variant does not apply to --mode import" in result.stderr
+
+
+def test_a_tag_file_that_is_not_utf8_is_skipped_as_maeshori_refuses_it(tmp_path):
+    # Decoding it anyway would put U+FFFD into tag names; --maeshori refuses the same file.
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "a.png").write_bytes(make_image(1, "PNG"))
+    (source / "a.txt").write_bytes(b"caf\xe9 1girl")  # Latin-1
+    (source / "b.png").write_bytes(make_image(2, "PNG"))
+    (source / "b.txt").write_bytes(b"solo")
+    data_dir = tmp_path / "data"
+
+    result = run_cli(
+        ["--mode", "import", "--src", str(source), "--data-dir", str(data_dir), "--json"]
+    )
+
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 1, result.stderr  # a failed input, as at --maeshori
+    summary = json.loads(result.stdout)
+    assert (summary["downloaded"], summary["skipped"]) == (1, {"tags not UTF-8": 1})
+    warnings = [line for line in result.stderr.splitlines() if "a.txt" in line]
+    assert len(warnings) == 1, result.stderr
+    assert (
+        f"{source / 'a.txt'}: not UTF-8 (byte 3); post skipped, save the file as UTF-8"
+        in (warnings[0])
+    )
+    assert [post.labels() for post in iter_posts(data_dir / "imgs")] == [["solo"]]
+    assert not any("\ufffd" in path.read_text() for path in (data_dir / "imgs").glob("*.txt"))

@@ -26,13 +26,21 @@ from alti2v.data.records import (
     StoreError,
     count_records,
     open_db,
+    parse_record_key,
     read_meta,
     record_key,
     record_keys,
     unpack_record,
 )
-from alti2v.data.vocabulary import VocabularyError, build_vocabulary, load_vocabulary
-from alti2v.train.batches import PostBatches, ReaderClosed, RecordReader, epoch_order, multi_hot
+from alti2v.data.vocabulary import (
+    VocabularyError,
+    build_vocabulary,
+    label_indices,
+    load_vocabulary,
+    multi_hot,
+    tag_index,
+)
+from alti2v.train.batches import PostBatches, ReaderClosed, RecordReader, epoch_order
 
 IMAGE_SIZE = 32  # small records keep these tests fast; nothing here depends on the size
 SETTINGS = BuildSettings(image_size=IMAGE_SIZE, resize="area", eval_fraction=0.3, workers=1)
@@ -63,7 +71,7 @@ def data(tmp_path: Path) -> DataDir:
     data.imgs.mkdir()
     for post_id in range(1, POST_COUNT + 1):
         write_post(data.imgs, post_id, TAG_LISTS[post_id % len(TAG_LISTS)], "gs"[post_id % 2])
-    build_vocabulary(data, quiet=True)
+    build_vocabulary(data)
     return data
 
 
@@ -106,7 +114,7 @@ def test_split_of_grows_by_moving_posts_to_eval_only() -> None:
 
 
 def test_build_packs_every_post_with_its_pixels_and_labels(data: DataDir) -> None:
-    summary = build_dataset(data, SETTINGS, quiet=True)
+    summary = build_dataset(data, SETTINGS)
     posts = list(iter_posts(data.imgs))
     num_eval = sum(split_of(post.post_id, SETTINGS.eval_fraction) == "eval" for post in posts)
     assert 0 < num_eval < POST_COUNT
@@ -134,7 +142,7 @@ def test_build_packs_every_post_with_its_pixels_and_labels(data: DataDir) -> Non
 
 
 def test_meta_records_what_the_records_depend_on(data: DataDir) -> None:
-    build_dataset(data, SETTINGS, quiet=True)
+    build_dataset(data, SETTINGS)
     db = open_db(data.db)
     try:
         meta = read_meta(db, data.db)
@@ -159,18 +167,18 @@ def test_meta_records_what_the_records_depend_on(data: DataDir) -> None:
 
 
 def test_second_build_packs_nothing(data: DataDir) -> None:
-    build_dataset(data, SETTINGS, quiet=True)
+    build_dataset(data, SETTINGS)
     before = stored_records(data)
-    summary = build_dataset(data, SETTINGS, quiet=True)
+    summary = build_dataset(data, SETTINGS)
     assert (summary["packed"], summary["unchanged"]) == (0, POST_COUNT)
     after = stored_records(data)
     assert after.keys() == before.keys()
 
 
 def test_new_posts_are_added_to_a_built_dataset(data: DataDir) -> None:
-    build_dataset(data, SETTINGS, quiet=True)
+    build_dataset(data, SETTINGS)
     write_post(data.imgs, 100, TAG_LISTS[0])
-    summary = build_dataset(data, SETTINGS, quiet=True)
+    summary = build_dataset(data, SETTINGS)
     assert (summary["packed"], summary["unchanged"]) == (1, POST_COUNT)
     assert expected_key("100") in stored_records(data)
 
@@ -183,9 +191,9 @@ def test_new_posts_are_added_to_a_built_dataset(data: DataDir) -> None:
     ],
 )
 def test_changed_settings_pack_everything_again(data: DataDir, change: dict) -> None:
-    build_dataset(data, SETTINGS, quiet=True)
+    build_dataset(data, SETTINGS)
     settings = BuildSettings(**{**SETTINGS.__dict__, **change})
-    summary = build_dataset(data, settings, quiet=True)
+    summary = build_dataset(data, settings)
     assert (summary["packed"], summary["unchanged"]) == (POST_COUNT, 0)
     records = stored_records(data)
     assert len(records) == POST_COUNT
@@ -196,14 +204,18 @@ def test_changed_settings_pack_everything_again(data: DataDir, change: dict) -> 
 
 
 def test_changed_eval_fraction_moves_records_without_decoding(data: DataDir, monkeypatch) -> None:
-    build_dataset(data, SETTINGS, quiet=True)
+    build_dataset(data, SETTINGS)
     before = stored_records(data)
     settings = BuildSettings(**{**SETTINGS.__dict__, "eval_fraction": 0.5})
     post_ids = [post.post_id for post in iter_posts(data.imgs)]
     moving = [pid for pid in post_ids if split_of(pid, 0.5) != split_of(pid, 0.3)]
     assert moving
-    monkeypatch.setattr("alti2v.data.build.load_image", None)  # a decode would fail loudly
-    summary = build_dataset(data, settings, quiet=True)
+
+    def no_decoding(*args, **kwargs):
+        pytest.fail("a record was decoded again")
+
+    monkeypatch.setattr("alti2v.data.build.load_image_or_error", no_decoding)
+    summary = build_dataset(data, settings)
     assert (summary["moved"], summary["unchanged"], summary["packed"]) == (
         len(moving),
         POST_COUNT - len(moving),
@@ -221,7 +233,7 @@ def test_changed_eval_fraction_moves_records_without_decoding(data: DataDir, mon
 
 
 def test_build_reconciles_the_database_with_imgs(data: DataDir) -> None:
-    build_dataset(data, SETTINGS, quiet=True)
+    build_dataset(data, SETTINGS)
     tags = load_vocabulary(data.vocab)
     for suffix in (".png", ".txt", ".json"):
         (data.imgs / f"1{suffix}").unlink()  # post 1 deleted
@@ -231,7 +243,7 @@ def test_build_reconciles_the_database_with_imgs(data: DataDir) -> None:
     (data.imgs / "5.txt").write_text("not_in_the_vocabulary\n")  # nothing left to learn
     (data.imgs / "5.json").unlink()
 
-    summary = build_dataset(data, SETTINGS, quiet=True)
+    summary = build_dataset(data, SETTINGS)
 
     assert summary["removed"] == 3  # 1, 2 and 5
     assert (summary["repacked"], summary["packed"]) == (2, 0)  # 3 and 4
@@ -249,12 +261,12 @@ def test_build_reconciles_the_database_with_imgs(data: DataDir) -> None:
     np.testing.assert_array_equal(
         records[expected_key("4")][0], load_image(data.imgs / "4.png", IMAGE_SIZE, "area")
     )
-    assert build_dataset(data, SETTINGS, quiet=True)["unchanged"] == POST_COUNT - 3
+    assert build_dataset(data, SETTINGS)["unchanged"] == POST_COUNT - 3
 
 
 def reconcile_in_chunks(data: DataDir, chunk_posts: int, monkeypatch) -> dict:
     """Build, change imgs/ in every way a build reconciles, build again `chunk_posts` at a time."""
-    build_dataset(data, SETTINGS, quiet=True)
+    build_dataset(data, SETTINGS)
     for suffix in (".png", ".txt", ".json"):
         (data.imgs / f"1{suffix}").unlink()  # deleted
     (data.imgs / "12.png").unlink()  # loses its image
@@ -265,7 +277,7 @@ def reconcile_in_chunks(data: DataDir, chunk_posts: int, monkeypatch) -> dict:
     write_post(data.imgs, 30, "1girl solo")  # new
     monkeypatch.setattr("alti2v.data.build.CHUNK_POSTS", chunk_posts)
     settings = BuildSettings(**{**SETTINGS.__dict__, "eval_fraction": 0.5})  # and some move
-    return build_dataset(data, settings, quiet=True)
+    return build_dataset(data, settings)
 
 
 def test_a_build_in_small_chunks_does_what_one_chunk_does(
@@ -306,15 +318,15 @@ def test_a_build_holds_one_chunk_of_posts_at_a_time(data: DataDir, monkeypatch) 
 
     monkeypatch.setattr("alti2v.data.build.iter_posts", counted_posts)
     monkeypatch.setattr("alti2v.data.build._store", store_and_count)
-    assert build_dataset(data, SETTINGS, quiet=True)["packed"] == POST_COUNT
+    assert build_dataset(data, SETTINGS)["packed"] == POST_COUNT
 
 
 def test_a_post_filtered_out_later_is_removed_and_the_filter_kept_in_meta(data: DataDir) -> None:
-    build_dataset(data, SETTINGS, quiet=True)
+    build_dataset(data, SETTINGS)
     # The same vocabulary, now made with --filter solo: nothing to pack again, posts to drop.
     vocab_meta = json.loads(data.vocab_meta.read_text())
     data.vocab_meta.write_text(json.dumps({**vocab_meta, "filter": "solo"}))
-    summary = build_dataset(data, SETTINGS, quiet=True)
+    summary = build_dataset(data, SETTINGS)
     without = sum("solo" not in post.labels() for post in iter_posts(data.imgs))
     assert 0 < without < POST_COUNT
     assert summary["skipped"] == {"filtered out": without}
@@ -328,10 +340,10 @@ def test_a_post_filtered_out_later_is_removed_and_the_filter_kept_in_meta(data: 
 
 
 def test_changed_vocabulary_packs_everything_again(data: DataDir) -> None:
-    build_dataset(data, SETTINGS, quiet=True)
-    build_vocabulary(data, vocab_size=3, quiet=True)
+    build_dataset(data, SETTINGS)
+    build_vocabulary(data, vocab_size=3)
     tags = load_vocabulary(data.vocab)
-    summary = build_dataset(data, SETTINGS, quiet=True)
+    summary = build_dataset(data, SETTINGS)
     assert summary["unchanged"] == 0
     assert summary["packed"] + sum(summary["skipped"].values()) == POST_COUNT
     for _, labels in stored_records(data).values():
@@ -345,9 +357,9 @@ def test_skips_are_counted_by_reason_and_the_rest_is_packed(data: DataDir) -> No
     (data.imgs / "51.txt").write_text("1girl solo\n")  # tags without an image
     # No .json (so no rating tag) and no tag that is in the vocabulary:
     write_post(data.imgs, 52, "very_rare_tag", rating=None)
-    build_vocabulary(data, min_count=2, quiet=True)
+    build_vocabulary(data, min_count=2)
     assert "very_rare_tag" not in load_vocabulary(data.vocab)
-    summary = build_dataset(data, SETTINGS, quiet=True)
+    summary = build_dataset(data, SETTINGS)
     assert summary["skipped"] == {"unreadable": 1, "no image": 1, "no vocabulary tag": 1}
     assert summary["packed"] == POST_COUNT
     records = stored_records(data)
@@ -358,7 +370,7 @@ def test_skips_are_counted_by_reason_and_the_rest_is_packed(data: DataDir) -> No
 def test_bad_tag_and_metadata_files_are_counted(data: DataDir, caplog) -> None:
     (data.imgs / "3.json").write_text("{not json")
     (data.imgs / "4.txt").write_bytes(b"1girl \xff\xfe")
-    summary = build_dataset(data, SETTINGS, quiet=True)
+    summary = build_dataset(data, SETTINGS)
     assert summary["skipped"] == {"tags not UTF-8": 1}
     assert (summary["bad_json"], summary["failed"]) == (1, 2)
     assert summary["packed"] == POST_COUNT - 1
@@ -370,8 +382,8 @@ def test_bad_tag_and_metadata_files_are_counted(data: DataDir, caplog) -> None:
 
 
 def test_posts_outside_the_vocabulary_filter_are_skipped(data: DataDir) -> None:
-    build_vocabulary(data, filter_tag="2girls", quiet=True)
-    summary = build_dataset(data, SETTINGS, quiet=True)
+    build_vocabulary(data, filter_tag="2girls")
+    summary = build_dataset(data, SETTINGS)
     with_tag = sum("2girls" in post.labels() for post in iter_posts(data.imgs))
     assert summary["packed"] == with_tag
     assert summary["skipped"] == {"filtered out": POST_COUNT - with_tag}
@@ -379,7 +391,7 @@ def test_posts_outside_the_vocabulary_filter_are_skipped(data: DataDir) -> None:
 
 def test_build_without_vocabulary(tmp_path: Path) -> None:
     with pytest.raises(VocabularyError, match="run --maeshori first"):
-        build_dataset(DataDir(tmp_path), SETTINGS, quiet=True)
+        build_dataset(DataDir(tmp_path), SETTINGS)
 
 
 def test_open_db_without_dataset(tmp_path: Path) -> None:
@@ -426,7 +438,7 @@ def test_build_stopped_mid_run_resumes_and_packs_every_post_once(
 ) -> None:
     data = DataDir(tmp_path / "data")
     write_slow_posts(data.imgs, tmp_path / "scratch")
-    build_vocabulary(data, vocab_size=10, quiet=True)
+    build_vocabulary(data, vocab_size=10)
     arguments = ("--build", "--workers", workers, "--data-dir", data.root)
 
     process = start_alt_i2v(*arguments)
@@ -488,7 +500,7 @@ def test_build_stopped_mid_run_resumes_and_packs_every_post_once(
 
 
 def test_post_batches_shapes_and_values(data: DataDir) -> None:
-    build_dataset(data, SETTINGS, quiet=True)
+    build_dataset(data, SETTINGS)
     num_tags = len(load_vocabulary(data.vocab))
     records = stored_records(data)
     db = open_db(data.db)
@@ -516,6 +528,17 @@ def test_multi_hot() -> None:
     expected = [[1, 0, 0, 1, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 1]]
     np.testing.assert_array_equal(multi_hot([[0, 3], [], [4]], 5), expected)
     assert multi_hot([], 3).shape == (0, 3)
+    assert multi_hot([[1]], 2, np.bool_).tolist() == [[False, True]]
+
+
+def test_tag_names_to_label_indices() -> None:
+    index = tag_index(["1girl", "solo", "hat"])
+    assert label_indices(["hat", "unknown", "1girl"], index) == [2, 0]
+
+
+def test_record_keys_parse_back() -> None:
+    assert parse_record_key(record_key("eval", "12345")) == ("eval", "12345")
+    assert parse_record_key(record_key("train", "a/b")) == ("train", "a/b")
 
 
 def test_epoch_order_is_a_permutation_by_seed_and_epoch() -> None:

@@ -63,14 +63,14 @@ def data(tmp_path: Path) -> DataDir:
 
 
 def test_vocab_txt_is_every_tag_ranked_by_count_then_name(data: DataDir) -> None:
-    build_vocabulary(data, quiet=True)
+    build_vocabulary(data)
     expected = "".join(f"{tag}\n" for tag, _ in RANKED)
     assert data.vocab.read_text(encoding="utf-8") == expected
     assert load_vocabulary(data.vocab) == [tag for tag, _ in RANKED]
 
 
 def test_vocab_json_records_how_it_was_made(data: DataDir) -> None:
-    returned = build_vocabulary(data, vocab_size=5, min_count=1, quiet=True)
+    returned = build_vocabulary(data, vocab_size=5, min_count=1)
     meta = json.loads(data.vocab_meta.read_text(encoding="utf-8"))
     assert meta == returned
     kept = RANKED[:5]
@@ -105,7 +105,7 @@ def test_categories_come_from_the_json_tag_strings(tmp_path: Path) -> None:
         "tag_string_meta": "highres",
     }
     (data.imgs / "1.json").write_text(json.dumps(meta))
-    categories = build_vocabulary(data, quiet=True)["categories"]
+    categories = build_vocabulary(data)["categories"]
     assert categories == {
         "1girl": "general",
         "hatsune_miku": "character",
@@ -118,7 +118,7 @@ def test_categories_come_from_the_json_tag_strings(tmp_path: Path) -> None:
 
 
 def test_rating_tags_come_from_the_json(data: DataDir) -> None:
-    counts = build_vocabulary(data, quiet=True)["counts"]
+    counts = build_vocabulary(data)["counts"]
     assert {tag: count for tag, count in counts.items() if tag.startswith("rating:")} == {
         "rating:general": 3,
         "rating:sensitive": 1,
@@ -128,19 +128,19 @@ def test_rating_tags_come_from_the_json(data: DataDir) -> None:
 
 def test_post_without_json_gets_no_rating_tag(tmp_path: Path) -> None:
     data = write_posts(tmp_path, {"1": ("1girl solo", None), "2": ("1girl", "e")})
-    meta = build_vocabulary(data, quiet=True)
+    meta = build_vocabulary(data)
     assert meta["counts"] == {"1girl": 2, "rating:explicit": 1, "solo": 1}
 
 
 def test_unknown_rating_is_ignored(tmp_path: Path) -> None:
     data = write_posts(tmp_path, {"1": ("1girl", "x"), "2": ("1girl", "g")})
-    assert build_vocabulary(data, quiet=True)["counts"] == {"1girl": 2, "rating:general": 1}
+    assert build_vocabulary(data)["counts"] == {"1girl": 2, "rating:general": 1}
 
 
 def test_a_corrupt_json_is_named_counted_and_the_post_keeps_its_tags(tmp_path, caplog) -> None:
     data = write_posts(tmp_path, {"1": ("1girl", "g"), "2": ("1girl solo", "g")})
     (data.imgs / "2.json").write_text('{"rating": "g"')  # cut short
-    meta = build_vocabulary(data, quiet=True)
+    meta = build_vocabulary(data)
     assert meta["counts"] == {"1girl": 2, "rating:general": 1, "solo": 1}
     assert meta["problems"] == {"bad .json": 1}
     assert [record.getMessage().split(":")[0] for record in caplog.records] == [
@@ -151,7 +151,7 @@ def test_a_corrupt_json_is_named_counted_and_the_post_keeps_its_tags(tmp_path, c
 def test_a_tag_file_that_is_not_utf8_is_named_counted_and_skipped(tmp_path, caplog) -> None:
     data = write_posts(tmp_path, {"1": ("1girl", "g"), "2": ("1girl", "g")})
     (data.imgs / "2.txt").write_bytes("1girl caf\u00e9_au_lait".encode("latin-1"))
-    meta = build_vocabulary(data, quiet=True)
+    meta = build_vocabulary(data)
     # Never U+FFFD (what a lenient decode makes of the byte) in a tag: the post is skipped.
     assert meta["counts"] == {"1girl": 1, "rating:general": 1}
     assert (meta["problems"], meta["num_posts_used"]) == ({"tags not UTF-8": 1}, 1)
@@ -161,23 +161,23 @@ def test_a_tag_file_that_is_not_utf8_is_named_counted_and_skipped(tmp_path, capl
 
 
 def test_vocab_size_keeps_the_most_frequent(data: DataDir) -> None:
-    meta = build_vocabulary(data, vocab_size=3, quiet=True)
+    meta = build_vocabulary(data, vocab_size=3)
     assert data.vocab.read_text() == "1girl\nlong_hair\nsolo\n"
     assert (meta["num_tags"], meta["num_distinct_tags"]) == (3, len(RANKED))
 
 
 def test_min_count_drops_rare_tags(data: DataDir) -> None:
-    build_vocabulary(data, min_count=3, quiet=True)
+    build_vocabulary(data, min_count=3)
     assert load_vocabulary(data.vocab) == ["1girl", "long_hair", "solo", "rating:general", "smile"]
 
 
 def test_min_count_applies_before_vocab_size(data: DataDir) -> None:
-    build_vocabulary(data, vocab_size=100, min_count=2, quiet=True)
+    build_vocabulary(data, vocab_size=100, min_count=2)
     assert load_vocabulary(data.vocab) == [tag for tag, count in RANKED if count >= 2]
 
 
 def test_filter_keeps_only_posts_with_the_tag(data: DataDir) -> None:
-    meta = build_vocabulary(data, filter_tag="hat", quiet=True)
+    meta = build_vocabulary(data, filter_tag="hat")
     # Posts 4 and 6 carry `hat`.
     assert (meta["num_posts"], meta["num_posts_used"], meta["filter"]) == (6, 2, "hat")
     assert meta["counts"] == {
@@ -194,7 +194,7 @@ def test_filter_keeps_only_posts_with_the_tag(data: DataDir) -> None:
 
 
 def test_filter_can_be_a_rating_tag(data: DataDir) -> None:
-    meta = build_vocabulary(data, filter_tag="rating:general", quiet=True)
+    meta = build_vocabulary(data, filter_tag="rating:general")
     assert meta["num_posts_used"] == 3
 
 
@@ -207,14 +207,14 @@ def test_comma_separated_tag_files() -> None:
 
 def test_comma_separated_posts_count_like_danbooru_ones(tmp_path: Path) -> None:
     data = write_posts(tmp_path, {"1": ("long hair, 1girl", None), "2": ("long_hair solo", None)})
-    assert build_vocabulary(data, quiet=True)["counts"] == {"long_hair": 2, "1girl": 1, "solo": 1}
+    assert build_vocabulary(data)["counts"] == {"long_hair": 2, "1girl": 1, "solo": 1}
 
 
 def test_same_posts_give_the_same_files(tmp_path: Path) -> None:
     first = write_posts(tmp_path / "first", POSTS)
     second = write_posts(tmp_path / "second", dict(reversed(POSTS.items())))
-    build_vocabulary(first, quiet=True)
-    build_vocabulary(second, quiet=True)
+    build_vocabulary(first)
+    build_vocabulary(second)
     assert first.vocab.read_bytes() == second.vocab.read_bytes()
     assert first.vocab_meta.read_bytes() == second.vocab_meta.read_bytes()
 
@@ -222,7 +222,7 @@ def test_same_posts_give_the_same_files(tmp_path: Path) -> None:
 def test_missing_imgs_folder(tmp_path: Path) -> None:
     data = DataDir(tmp_path / "nowhere")
     with pytest.raises(VocabularyError, match=f"^{data.imgs}: no such folder"):
-        build_vocabulary(data, quiet=True)
+        build_vocabulary(data)
     assert not data.vocab.exists()
 
 
@@ -231,13 +231,13 @@ def test_folder_without_posts(tmp_path: Path) -> None:
     data.imgs.mkdir()
     Image.new("RGB", (8, 8)).save(data.imgs / "1.png")  # an image without a tag file is no post
     with pytest.raises(VocabularyError, match=f"^{data.imgs}: no tagged posts"):
-        build_vocabulary(data, quiet=True)
+        build_vocabulary(data)
     assert not data.vocab.exists()
 
 
 def test_min_count_above_every_count(data: DataDir) -> None:
     with pytest.raises(VocabularyError, match="lower --min-count"):
-        build_vocabulary(data, min_count=5, quiet=True)
+        build_vocabulary(data, min_count=5)
 
 
 def test_load_vocabulary_errors_name_the_file(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ posts gone from imgs/ in one pass over the digests, so its memory does not grow 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -30,26 +31,49 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
-import msgpack
-import msgpack_numpy
-import numpy as np
 import plyvel
-from tqdm import tqdm
 
 from alti2v import defaults
-from alti2v.errors import PipelineError
-from alti2v.data.records import (DIGEST_PREFIX, FORMAT, META_KEY, SPLITS, StoreError, count_records, open_db, pack_record, read_meta, record_key)
-from alti2v.data.images import ImageError, load_image
-from alti2v.data.posts import TAGS_NOT_UTF8, Post, iter_posts
-from alti2v.data.layout import DataDir
-from alti2v.data.vocabulary import load_vocabulary, load_vocabulary_meta, vocabulary_hash
+from alti2v.data.images import load_image_or_error
+from alti2v.data.layout import DataDir, PostFiles
+from alti2v.data.posts import Post, iter_posts
+from alti2v.data.records import (
+    DIGEST_PREFIX,
+    FORMAT,
+    META_KEY,
+    SPLITS,
+    count_records,
+    digest_key,
+    digest_value,
+    open_db,
+    pack_record,
+    parse_digest_key,
+    parse_digest_value,
+    read_meta,
+    record_key,
+)
+from alti2v.data.skips import (
+    FILTERED_OUT,
+    NO_IMAGE,
+    NO_VOCABULARY_TAG,
+    TAGS_NOT_UTF8,
+    UNREADABLE,
+    InputError,
+    failed_inputs,
+)
+from alti2v.data.vocabulary import (
+    label_indices,
+    load_vocabulary,
+    load_vocabulary_meta,
+    tag_index,
+    vocabulary_hash,
+)
+from alti2v.progress import SILENT, Progress
 
 log = logging.getLogger(__name__)
 
 # Meta fields every record depends on: a change packs the whole database again.
 RESET_FIELDS = ("format", "vocab_hash", "num_tags", "image_size", "resize", "max_pixels")
-# Skip reasons that are inputs failing (each warned about); the others are the user's choices.
-FAILED_INPUTS = frozenset({"no image", "unreadable", "oversized", "missing", TAGS_NOT_UTF8})
 WRITE_BATCH_POSTS = 64  # posts per atomic LevelDB write: the most a kill can make us redo
 MIN_POSTS_FOR_POOL = 64  # fewer are decoded in-process: starting workers costs about a second
 # Posts checked, then decoded and stored, at a time: the build holds one chunk's plans (about
@@ -97,11 +121,11 @@ class _ToPack:
     had_record: bool
 
 
-def build_dataset(data: DataDir, settings: BuildSettings, quiet: bool = False) -> dict:
+def build_dataset(data: DataDir, settings: BuildSettings, progress: Progress = SILENT) -> dict:
     """Make the database hold exactly the qualifying posts of imgs/, each packed from its
     current image and tags; return the run's counts."""
     tags = load_vocabulary(data.vocab)
-    index = {tag: position for position, tag in enumerate(tags)}
+    index = tag_index(tags)
     filter_tag = load_vocabulary_meta(data.vocab_meta).get("filter")
     wanted_meta = {
         "format": FORMAT,
@@ -120,8 +144,8 @@ def build_dataset(data: DataDir, settings: BuildSettings, quiet: bool = False) -
         # Until the build ends, --train refuses the database: it may hold both old and new.
         db.put(META_KEY, json.dumps({**wanted_meta, "complete": False}).encode())
         with (
-            tqdm(desc="checking", unit=" posts", disable=quiet) as checking,
-            tqdm(total=0, desc="packing", unit=" img", disable=quiet) as packing,
+            progress(desc="checking", unit=" posts") as checking,
+            progress(total=0, desc="packing", unit=" img") as packing,
             _Decoder(settings) as decoder,
             _Batches(db) as batches,
         ):
@@ -146,7 +170,7 @@ def build_dataset(data: DataDir, settings: BuildSettings, quiet: bool = False) -
         "unchanged": counts.unchanged,
         "skipped": dict(counts.skipped),
         "bad_json": counts.bad_json,
-        "failed": counts.bad_json + sum(counts.skipped[reason] for reason in FAILED_INPUTS),
+        "failed": counts.bad_json + failed_inputs(counts.skipped),
         **{f"num_{split}": split_counts[split] for split in SPLITS},
     }
 
@@ -165,15 +189,15 @@ def _check(
     only the small digests, never a record."""
     to_pack = []
     for post in posts:
-        stored = db.get(DIGEST_PREFIX + post.post_id.encode())
-        old_split, _, old_digest = stored.decode().partition(" ") if stored else (None, "", None)
+        stored = db.get(digest_key(post.post_id))
+        old_split, old_digest = parse_digest_value(stored) if stored else (None, None)
         digest = None
         labels = _qualifying_labels(post, index, filter_tag, counts)
         if labels is not None:
             try:
                 digest = content_digest(post.image.read_bytes(), labels, settings)
             except OSError as error:
-                counts.skipped["unreadable"] += 1
+                counts.skipped[UNREADABLE] += 1
                 log.warning("%s: cannot read (%s); skipped", post.image, error)
         if digest is None:
             if stored is not None:
@@ -189,7 +213,7 @@ def _check(
             batch = batches.next()
             batch.put(record_key(split, post.post_id), db.get(record_key(old_split, post.post_id)))
             batch.delete(record_key(old_split, post.post_id))
-            batch.put(DIGEST_PREFIX + post.post_id.encode(), f"{split} {digest}".encode())
+            batch.put(digest_key(post.post_id), digest_value(split, digest))
             counts.moved += 1
     return to_pack
 
@@ -201,8 +225,8 @@ def _remove_vanished(db: plyvel.DB, imgs: Path, counts: _Counts) -> None:
     with _Batches(db) as batches:
         # The iterator reads a snapshot, so the deletions below do not disturb it.
         for key in db.iterator(prefix=DIGEST_PREFIX, include_value=False):
-            post_id = key.removeprefix(DIGEST_PREFIX).decode()
-            if not (imgs / f"{post_id}.txt").exists():
+            post_id = parse_digest_key(key)
+            if not PostFiles(imgs, post_id).tags.exists():
                 _delete_post(batches.next(), post_id)
                 counts.removed += 1
 
@@ -210,7 +234,7 @@ def _remove_vanished(db: plyvel.DB, imgs: Path, counts: _Counts) -> None:
 def _delete_post(batch, post_id: str) -> None:
     for split in SPLITS:
         batch.delete(record_key(split, post_id))
-    batch.delete(DIGEST_PREFIX + post_id.encode())
+    batch.delete(digest_key(post_id))
 
 
 def _qualifying_labels(post: Post, index: dict, filter_tag, counts: _Counts) -> list[int] | None:
@@ -222,14 +246,14 @@ def _qualifying_labels(post: Post, index: dict, filter_tag, counts: _Counts) -> 
         counts.skipped[TAGS_NOT_UTF8] += 1
         return None
     counts.bad_json += bool(problems)
-    indices = [index[label] for label in labels if label in index]
+    indices = label_indices(labels, index)
     if filter_tag and filter_tag not in labels:
-        counts.skipped["filtered out"] += 1
+        counts.skipped[FILTERED_OUT] += 1
     elif post.image is None:
-        counts.skipped["no image"] += 1
+        counts.skipped[NO_IMAGE] += 1
         log.warning("%s: tags without an image beside them; skipped", post.tags_file)
     elif not indices:
-        counts.skipped["no vocabulary tag"] += 1
+        counts.skipped[NO_VOCABULARY_TAG] += 1
     else:
         return indices
     return None
@@ -252,13 +276,13 @@ def _store(
         post_id = item.post.post_id
         batch = batches.next()
         _delete_post(batch, post_id)
-        if isinstance(pixels_or_error, ImageError):
+        if isinstance(pixels_or_error, InputError):
             counts.skipped[pixels_or_error.reason] += 1
             counts.removed += item.had_record
             log.warning("%s; skipped", pixels_or_error)
             continue
         batch.put(record_key(item.split, post_id), pack_record(pixels_or_error, item.labels))
-        batch.put(DIGEST_PREFIX + post_id.encode(), f"{item.split} {item.digest}".encode())
+        batch.put(digest_key(post_id), digest_value(item.split, item.digest))
         if item.had_record:
             counts.repacked += 1
         else:
@@ -305,14 +329,6 @@ def _reset_if_stale(path: Path, wanted_meta: dict) -> None:
     shutil.rmtree(path)
 
 
-def _decode(job: tuple[Path, BuildSettings]) -> np.ndarray | ImageError:
-    path, settings = job
-    try:
-        return load_image(path, settings.image_size, settings.resize, settings.max_pixels)
-    except ImageError as error:
-        return error
-
-
 class _Decoder:
     """Decodes images on all cores through one pool for the whole build, started by the first
     chunk with enough posts to pay for it (starting workers costs about a second)."""
@@ -326,15 +342,19 @@ class _Decoder:
         return self
 
     def decode(self, images: list[Path]) -> Iterator:
-        """Decoded arrays (or ImageErrors) in the order of `images`."""
-        jobs = [(image, self.settings) for image in images]
-        if self.pool is None and (self.workers == 1 or len(jobs) < MIN_POSTS_FOR_POOL):
-            return map(_decode, jobs)
+        """Decoded arrays (or InputErrors) in the order of `images`."""
+        settings = self.settings
+        decode = functools.partial(
+            load_image_or_error, image_size=settings.image_size, resize=settings.resize,
+            max_pixels=settings.max_pixels,
+        )  # fmt: skip
+        if self.pool is None and (self.workers == 1 or len(images) < MIN_POSTS_FOR_POOL):
+            return map(decode, images)
         if self.pool is None:
             # fork would copy the TensorFlow runtime if the caller imported it; spawn is clean.
             context = multiprocessing.get_context("spawn")
             self.pool = context.Pool(self.workers, _ignore_ctrl_c)
-        return self.pool.imap(_decode, jobs)
+        return self.pool.imap(decode, images)
 
     def __exit__(self, *exc_info) -> None:
         if self.pool is not None:
@@ -344,5 +364,3 @@ class _Decoder:
 def _ignore_ctrl_c() -> None:
     # Ctrl-C reaches every process of the terminal; the parent alone stops the build.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-

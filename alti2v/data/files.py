@@ -1,8 +1,9 @@
 """Atomic publication: readers see the old file or folder or the new one, never a part of it.
 
 Files and folders are written under a temporary name, fsynced (the file or every file of the
-folder, then the parent folder), and renamed into place. `alti2v.data.layout` re-exports the
-`atomic_write_*` functions, where the rest of the code imports them from.
+folder, then the parent folder), and renamed into place. Every stage imports the
+`atomic_write_*` functions and `publish_folder` from here, and reads its JSON files with
+`read_json`, which fails in one line that names the file and says what to do.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from alti2v.errors import one_line
 
 # A folder with this prefix is unfinished; readers skip it and the next writer clears it away.
 TEMPORARY_PREFIX = ".tmp-"
@@ -63,6 +67,32 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_json(path: Path, value: object) -> None:
     atomic_write_text(path, json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+# read_json's `missing` when a missing file is an error like any unreadable one.
+REQUIRED: Any = object()
+
+
+def read_json(
+    path: Path, error: Callable[[str], Exception], fix: str, missing: Any = REQUIRED
+) -> dict:
+    """The JSON object in `path`. A file that cannot be read, is not UTF-8 JSON or holds no
+    object raises `error("PATH: unreadable (cause); FIX")`; a missing file returns `missing`
+    when one is given."""
+    try:
+        return json_object(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as cause:  # ValueError: bad JSON or not UTF-8
+        if isinstance(cause, FileNotFoundError) and missing is not REQUIRED:
+            return missing
+        raise error(f"{path}: unreadable ({one_line(cause)}); {fix}") from None
+
+
+def json_object(text: str | bytes) -> dict:
+    """The JSON object in `text`; ValueError for bad JSON or another value than an object."""
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    return value
 
 
 @contextmanager

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from alti2v import defaults
+from alti2v.data.skips import NO_IMAGE, OVERSIZED, UNREADABLE, InputError
 
 # Pillow's filters by the names the CLI accepts. "area" averages every source pixel that falls
 # into a target pixel (Pillow's BOX), the right thing for large downscales.
@@ -51,17 +52,6 @@ PREPROCESSORS = {
 }
 
 
-class ImageError(Exception):
-    """An image that cannot be used; `reason` is a short key for counting skips."""
-
-    def __init__(self, path: Path, reason: str, detail: str):
-        super().__init__(path, reason, detail)  # all three, so the error pickles across processes
-        self.path, self.reason, self.detail = path, reason, detail
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.detail}"
-
-
 def load_image(
     path: Path,
     image_size: int = defaults.IMAGE_SIZE,
@@ -69,7 +59,7 @@ def load_image(
     max_pixels: int = defaults.MAX_PIXELS,
 ) -> np.ndarray:
     """Decode `path` (first frame, EXIF orientation applied, transparency on white) and resize
-    it to an `image_size` x `image_size` x 3 uint8 array. Raises ImageError."""
+    it to an `image_size` x `image_size` x 3 uint8 array. Raises InputError."""
     previous_limit = Image.MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
@@ -78,7 +68,7 @@ def load_image(
             Image.MAX_IMAGE_PIXELS = max_pixels
             with Image.open(path) as image:
                 if image.width * image.height > max_pixels:
-                    raise ImageError(path, "oversized", _oversized(image, max_pixels))
+                    raise InputError(path, OVERSIZED, _oversized(image, max_pixels))
                 if resize != "nearest":
                     # JPEG can decode at 1/2, 1/4, 1/8 scale for free; stay at least twice the
                     # target so the resize filter still does the real work.
@@ -89,15 +79,29 @@ def load_image(
                 resized = rgb.resize((image_size, image_size), RESIZE_FILTERS[resize])
                 return np.asarray(resized, dtype=np.uint8)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ImageError(path, "oversized", str(error)) from error
+        raise InputError(path, OVERSIZED, str(error)) from error
     except FileNotFoundError as error:
-        raise ImageError(path, "missing", "file not found") from error
+        raise InputError(path, NO_IMAGE, "file not found") from error
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         # Pillow signals corrupt, truncated and unknown files with all of these.
-        raise ImageError(path, "unreadable", f"cannot decode image ({error})") from error
+        raise InputError(path, UNREADABLE, f"cannot decode image ({error})") from error
     finally:
         # A Pillow global: restore it, or a small max_pixels breaks every later Image.open.
         Image.MAX_IMAGE_PIXELS = previous_limit
+
+
+def load_image_or_error(
+    path: Path,
+    image_size: int = defaults.IMAGE_SIZE,
+    resize: str = defaults.RESIZE,
+    max_pixels: int = defaults.MAX_PIXELS,
+) -> np.ndarray | InputError:
+    """load_image's pixels, or its error returned (not raised), so that one bad file fails alone
+    in a batch or a worker process."""
+    try:
+        return load_image(path, image_size, resize, max_pixels)
+    except InputError as error:
+        return error
 
 
 def _oversized(image: Image.Image, max_pixels: int) -> str:

@@ -4,11 +4,14 @@ same stem and, optionally, `imgs/<post_id>.json` (metadata, at least `rating`).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from alti2v.data.files import read_json
+from alti2v.data.layout import PostFiles
+from alti2v.data.skips import BAD_JSON, TAGS_NOT_UTF8, InputError
 
 # Extensions we accept as images, in the order we look for them next to a .txt.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
@@ -24,21 +27,6 @@ RATING_TAGS = {
 # The tag categories of a Danbooru post's .json, as `tag_string_<category>`.
 DANBOORU_CATEGORIES = ("general", "character", "copyright", "artist", "meta")
 
-class PostFileError(Exception):
-    """A post's .txt or .json that cannot be read; `reason` is a short key for counting."""
-
-    def __init__(self, path: Path, reason: str, detail: str):
-        super().__init__(path, reason, detail)
-        self.path, self.reason, self.detail = path, reason, detail
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.detail}"
-
-
-# Reasons of PostFileError, as counted in the --maeshori and --build summaries.
-TAGS_NOT_UTF8 = "tags not UTF-8"
-BAD_JSON = "bad .json"
-
 
 @dataclass(frozen=True)
 class Post:
@@ -50,39 +38,26 @@ class Post:
     meta_file: Path
 
     def tags(self) -> list[str]:
-        """The tags of the .txt. A file that is not UTF-8 raises PostFileError: decoding it
-        anyway would put U+FFFD into tags, and guessing its encoding could name the wrong tag."""
-        try:
-            text = self.tags_file.read_text(encoding="utf-8")
-        except UnicodeDecodeError as error:
-            raise PostFileError(
-                self.tags_file, TAGS_NOT_UTF8,
-                f"not UTF-8 (byte {error.start}); post skipped, save the file as UTF-8",
-            ) from None  # fmt: skip
-        return parse_tags(text)
+        """The tags of the .txt; InputError for a file that is not UTF-8 (read_tags_file)."""
+        return parse_tags(read_tags_file(self.tags_file))
 
     def rating_tag(self) -> str | None:
         """`rating:<name>` from the .json; None without a .json or a known rating. A .json
-        that is not JSON raises PostFileError."""
+        that is not a JSON object raises InputError."""
         return RATING_TAGS.get(self._meta().get("rating"))
 
     def _meta(self) -> dict:
-        try:
-            meta = json.loads(self.meta_file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as error:  # ValueError: bad JSON or not UTF-8
-            raise PostFileError(
-                self.meta_file, BAD_JSON, f"unreadable ({error}); post kept without a rating tag"
-            ) from None
-        return meta if isinstance(meta, dict) else {}
+        return read_json(self.meta_file, self._bad_json, "post kept without a rating tag", {})
+
+    def _bad_json(self, message: str) -> InputError:
+        return InputError(self.meta_file, BAD_JSON, message.removeprefix(f"{self.meta_file}: "))
 
     def tag_categories(self) -> dict[str, str]:
         """{tag: Danbooru category} from the .json's `tag_string_<category>` fields; empty
         when there is no readable metadata (checked_labels reports an unreadable .json)."""
         try:
             meta = self._meta()
-        except PostFileError:
+        except InputError:
             return {}
         return {
             tag: category
@@ -90,17 +65,17 @@ class Post:
             for tag in parse_tags(str(meta.get(f"tag_string_{category}") or ""))
         }
 
-    def checked_labels(self) -> tuple[list[str] | None, list[PostFileError]]:
+    def checked_labels(self) -> tuple[list[str] | None, list[InputError]]:
         """The post's tags plus its rating tag, each once, in file order, and what could not be
         read. Labels are None when the tags are unreadable (the post is skipped)."""
         try:
             labels = dict.fromkeys(self.tags())
-        except PostFileError as error:
+        except InputError as error:
             return None, [error]
         problems = []
         try:
             rating = self.rating_tag()
-        except PostFileError as error:
+        except InputError as error:
             rating, problems = None, [error]
         if rating:
             labels[rating] = None
@@ -109,6 +84,16 @@ class Post:
     def labels(self) -> list[str]:
         """checked_labels() without the problems: [] when the tags are unreadable."""
         return self.checked_labels()[0] or []
+
+
+def read_tags_file(path: Path) -> str:
+    """The text of a tag file. One that is not UTF-8 raises InputError (TAGS_NOT_UTF8): decoding
+    it anyway would put U+FFFD into tags, and guessing its encoding could name the wrong tag."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        detail = f"not UTF-8 (byte {error.start}); post skipped, save the file as UTF-8"
+        raise InputError(path, TAGS_NOT_UTF8, detail) from None
 
 
 def parse_tags(text: str) -> list[str]:
@@ -122,8 +107,9 @@ def parse_tags(text: str) -> list[str]:
 
 
 def find_image(imgs: Path, stem: str) -> Path | None:
+    files = PostFiles(imgs, stem)
     for extension in IMAGE_EXTENSIONS:
-        for candidate in (imgs / (stem + extension), imgs / (stem + extension.upper())):
+        for candidate in (files.image(extension), files.image(extension.upper())):
             if candidate.is_file():
                 return candidate
     return None
@@ -139,7 +125,8 @@ def iter_posts(imgs: Path) -> Iterator[Post]:
         names = (os.path.splitext(entry.name) for entry in entries)
         stems = sorted((stem for stem, extension in names if extension == ".txt"), key=_stem_order)
     for stem in stems:
-        yield Post(stem, find_image(imgs, stem), imgs / f"{stem}.txt", imgs / f"{stem}.json")
+        files = PostFiles(imgs, stem)
+        yield Post(stem, find_image(imgs, stem), files.tags, files.meta)
 
 
 def _stem_order(stem: str) -> tuple[int, int, str]:

@@ -8,7 +8,6 @@ what the records depend on (`alti2v.data.build` writes them all).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import msgpack_numpy
 import numpy as np
 import plyvel
 
+from alti2v.data.files import json_object
 from alti2v.errors import PipelineError
 
 SPLITS = ("train", "eval")
@@ -31,9 +31,33 @@ class StoreError(PipelineError):
     pass
 
 
-
 def record_key(split: str, post_id: str) -> bytes:
     return f"{split}/{post_id}".encode()
+
+
+def parse_record_key(key: bytes) -> tuple[str, str]:
+    """(split, post_id) of a record key: record_key's inverse."""
+    split, _, post_id = key.decode().partition("/")
+    return split, post_id
+
+
+def digest_key(post_id: str) -> bytes:
+    return DIGEST_PREFIX + post_id.encode()
+
+
+def parse_digest_key(key: bytes) -> str:
+    """The post_id of a digest key: digest_key's inverse."""
+    return key.removeprefix(DIGEST_PREFIX).decode()
+
+
+def digest_value(split: str, digest: str) -> bytes:
+    return f"{split} {digest}".encode()
+
+
+def parse_digest_value(value: bytes) -> tuple[str, str]:
+    """(split, content digest) of a digest record: digest_value's inverse."""
+    split, _, digest = value.decode().partition(" ")
+    return split, digest
 
 
 def pack_record(pixels: np.ndarray, labels: list[int]) -> bytes:
@@ -65,27 +89,24 @@ def read_meta(db: plyvel.DB, path: Path) -> dict | None:
     if value is None:
         return None
     try:
-        meta = json.loads(value)
+        return json_object(value)
     except ValueError:
-        meta = None
-    if not isinstance(meta, dict):
-        raise StoreError(f"{path}: damaged meta record; delete {path} and run --build")
-    return meta
-
+        raise StoreError(f"{path}: damaged meta record; delete {path} and run --build") from None
 
 
 def count_records(db: plyvel.DB) -> dict[str, int]:
     # From the digests, written in the same atomic batch as their records: a key-only pass
     # over the records still reads every block of pixels (LevelDB keeps keys beside values).
     splits = Counter(
-        value.split(b" ", 1)[0] for value in db.iterator(prefix=DIGEST_PREFIX, include_key=False)
+        parse_digest_value(value)[0]
+        for value in db.iterator(prefix=DIGEST_PREFIX, include_key=False)
     )
-    return {split: splits[split.encode()] for split in SPLITS}
+    return {split: splits[split] for split in SPLITS}
 
 
 def record_keys(db: plyvel.DB, split: str) -> list[bytes]:
     """The keys of one split, in key order (deterministic; shuffling is the reader's job)."""
-    return list(db.iterator(prefix=f"{split}/".encode(), include_value=False))
+    return list(db.iterator(prefix=record_key(split, ""), include_value=False))
 
 
 def contents_hash(db: plyvel.DB) -> str:

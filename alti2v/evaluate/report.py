@@ -25,7 +25,8 @@ from sklearn.metrics import precision_recall_curve
 
 from alti2v.data.files import atomic_write_bytes, atomic_write_text
 from alti2v.data.layout import DataDir, EvalFiles
-from alti2v.data.records import open_db, unpack_record
+from alti2v.data.records import unpack_record
+from alti2v.tag.select import ranked
 from alti2v.tag.thresholds import mcut_mask
 
 PR_TAGS = 8  # precision-recall curves of this many most frequent tags
@@ -40,7 +41,8 @@ PLOT_STYLE = {"figure.dpi": 100, "font.size": 9, "axes.grid": True, "grid.alpha"
 
 
 def write_report(files: EvalFiles, data: DataDir, summary, judgements, scored, tags,
-                 train_counts, options) -> None:  # fmt: skip
+                 train_counts, options, db=None) -> None:  # fmt: skip
+    """`db`: the open dataset the scored posts came from (their gallery thumbnails), if any."""
     pictures = {}
     with plt.rc_context(PLOT_STYLE):
         pictures["precision-recall curves"] = _save(files, "pr_curves", _pr_curves(scored, tags))
@@ -48,10 +50,10 @@ def write_report(files: EvalFiles, data: DataDir, summary, judgements, scored, t
         pictures["AP against tag frequency"] = _save(
             files, "ap_vs_frequency", _ap_vs_frequency(judgements, train_counts)
         )
-        history = data.training / "history.csv"
+        history = data.history
         if history.is_file():
             pictures["training curves"] = _save(files, "training", _training_curves(history))
-    gallery = _gallery(data, scored, judgements["model"], tags, options.gallery)
+    gallery = _gallery(db, scored, judgements["model"], tags, options.gallery)
     page = _page(summary, judgements, tags, files, pictures, gallery)
     atomic_write_text(files.report, page)
 
@@ -154,7 +156,7 @@ def _training_curves(history: Path):
     return figure
 
 
-def _gallery(data: DataDir, scored, model, tags, count: int) -> list[dict]:
+def _gallery(db, scored, model, tags, count: int) -> list[dict]:
     """The `count` posts with the worst single error of the chosen rule, worst first."""
     scores, targets = scored.scores["model"], scored.targets
     severity = np.zeros(len(targets))
@@ -166,31 +168,20 @@ def _gallery(data: DataDir, scored, model, tags, count: int) -> list[dict]:
         false_alarm = np.where(predicted & ~actual, block, 0)
         severity[start : start + 512] = np.maximum(missed.max(axis=1), false_alarm.max(axis=1))
     worst = np.argsort(-severity, kind="stable")[:count]
-    db = (
-        open_db(data.db)
-        if any(isinstance(scored.sources[index], bytes) for index in worst)
-        else None
-    )
-    try:
-        gallery = []
-        for index in worst:
-            row = np.asarray(scores[index], dtype=np.float32)
-            actual = np.asarray(targets[index], dtype=bool)
-            predicted = mcut_mask(row)[0] if model.chosen is None else row >= model.chosen
-            source = scored.sources[index]
-            pixels = (
-                unpack_record(db.get(source))[0] if isinstance(source, bytes) else _pixels(source)
-            )
-            gallery.append({
-                "post": scored.post_ids[index],
-                "image": _data_uri(_thumbnail(pixels)),
-                "right": _named(tags, row, predicted & actual),
-                "missed": _named(tags, row, actual & ~predicted),
-                "false_alarms": _named(tags, row, predicted & ~actual),
-            })  # fmt: skip
-    finally:
-        if db is not None:
-            db.close()
+    gallery = []
+    for index in worst:
+        row = np.asarray(scores[index], dtype=np.float32)
+        actual = np.asarray(targets[index], dtype=bool)
+        predicted = mcut_mask(row)[0] if model.chosen is None else row >= model.chosen
+        source = scored.sources[index]
+        pixels = unpack_record(db.get(source))[0] if isinstance(source, bytes) else _pixels(source)
+        gallery.append({
+            "post": scored.post_ids[index],
+            "image": _data_uri(_thumbnail(pixels)),
+            "right": _named(tags, row, predicted & actual),
+            "missed": _named(tags, row, actual & ~predicted),
+            "false_alarms": _named(tags, row, predicted & ~actual),
+        })  # fmt: skip
     return gallery
 
 
@@ -201,8 +192,7 @@ def _pixels(path: Path) -> np.ndarray:
 
 
 def _named(tags, row, mask) -> list[tuple[str, float]]:
-    chosen = np.flatnonzero(mask)
-    return [(tags[index], float(row[index])) for index in chosen[np.argsort(-row[chosen])]]
+    return [(tags[index], float(row[index])) for index in ranked(row, mask=mask)]
 
 
 def _thumbnail(pixels: np.ndarray) -> bytes:

@@ -23,21 +23,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from alti2v import defaults
 from alti2v.data.files import atomic_write_json, atomic_write_text
-from alti2v.data.images import ImageError, load_image, to_model_input
-from alti2v.data.layout import DataDir, EvalFiles
+from alti2v.data.images import load_image, to_model_input
+from alti2v.data.layout import DataDir, EvalFiles, ModelFiles
 from alti2v.data.posts import iter_posts
-from alti2v.data.records import open_db, read_meta, record_keys, sample_keys, unpack_record
-from alti2v.data.vocabulary import category_of, vocabulary_hash
+from alti2v.data.records import (
+    open_db,
+    parse_record_key,
+    read_meta,
+    record_keys,
+    sample_keys,
+    unpack_record,
+)
+from alti2v.data.skips import NO_IMAGE, NO_VOCABULARY_TAG, InputError, failed_inputs
+from alti2v.data.vocabulary import (
+    built_with,
+    category_of,
+    label_indices,
+    multi_hot,
+    tag_index,
+    vocabulary_hash,
+)
 from alti2v.errors import PipelineError
 from alti2v.evaluate.baselines import feature_extractor
 from alti2v.evaluate.judge import Judgement, Settings, judge
 from alti2v.model.linear import fit_regressions
 from alti2v.model.saved import LoadedModel
-from alti2v.tag.thresholds import THRESHOLDS_FILE
+from alti2v.progress import SILENT, Progress
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +59,6 @@ PER_TAG_COLUMNS = (
     "tag", "category", "support", "ap", "precision", "recall", "f1", "threshold",
     "train_count", "ap_frequency_prior", "ap_approach3",
 )  # fmt: skip
-SCORER_LABELS = {"model": "model", "frequency_prior": "prior", "approach3": "approach 3"}
 
 
 class EvalError(PipelineError):
@@ -97,12 +110,11 @@ def fitting_half(post_id: str) -> bool:
 
 
 def evaluate(data: DataDir, loaded: LoadedModel, model_folder: Path, options: EvalOptions,
-             quiet: bool = False) -> dict:  # fmt: skip
+             progress: Progress = SILENT) -> dict:  # fmt: skip
     """Judge the model and the baselines; write every output; return summary.json's content."""
     tags = loaded.tags
-    vocab_hash = vocabulary_hash(tags)
     files = data.evaluation(model_folder.name)
-    train = _TrainSplit.open(data, vocab_hash, options.eval_dir is None)
+    train = _TrainSplit.open(data, tags, options.eval_dir is None)
     with contextlib.closing(train):
         posts, count = (
             _folder_posts(options.eval_dir, loaded) if options.eval_dir else train.eval_posts(data)
@@ -111,14 +123,14 @@ def evaluate(data: DataDir, loaded: LoadedModel, model_folder: Path, options: Ev
         if train.available:
             extractor = feature_extractor(loaded.info["image_size"], options.weights)
         with _scratch(files.scratch) as scratch:
-            scored = _score(posts, count, loaded, extractor, scratch, options, quiet)
+            scored = _score(posts, count, loaded, extractor, scratch, options, progress)
             train_counts = train.counts(len(tags))
             if train.available:
                 _score_baselines(scored, train, train_counts, extractor, loaded, scratch, options,
-                                 quiet)  # fmt: skip
-            train.close()  # the report's gallery opens the dataset again
+                                 progress)  # fmt: skip
+            # The dataset stays open: the report's gallery shows its posts' pixels.
             return _judge_and_write(
-                data, files, loaded, model_folder, scored, train_counts, options
+                data, files, loaded, model_folder, scored, train_counts, options, train.db
             )
 
 
@@ -133,7 +145,7 @@ def _scratch(folder: Path) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _judge_and_write(data, files, loaded, model_folder, scored, train_counts, options) -> dict:
+def _judge_and_write(data, files, loaded, model_folder, scored, train_counts, options, db) -> dict:
     tags = loaded.tags
     categories = [category_of(tag, loaded.info.get("categories", {})) for tag in tags]
     fit_half = np.array([fitting_half(post_id) for post_id in scored.post_ids])
@@ -148,7 +160,7 @@ def _judge_and_write(data, files, loaded, model_folder, scored, train_counts, op
     atomic_write_json(files.summary, summary)
     from alti2v.evaluate.report import write_report
 
-    write_report(files, data, summary, judgements, scored, tags, train_counts, options)
+    write_report(files, data, summary, judgements, scored, tags, train_counts, options, db)
     return summary
 
 
@@ -165,14 +177,13 @@ class _TrainSplit:
         return bool(self.keys)
 
     @classmethod
-    def open(cls, data: DataDir, vocab_hash: str, required: bool) -> _TrainSplit:
+    def open(cls, data: DataDir, tags: list[str], required: bool) -> _TrainSplit:
         if not required and not data.db.is_dir():
             log.warning("%s: no dataset, so no baselines (they learn from its training posts)",
                         data.db)  # fmt: skip
             return cls(None, [])
         db = open_db(data.db)
-        meta = read_meta(db, data.db) or {}
-        if meta.get("vocab_hash") != vocab_hash:
+        if not built_with(read_meta(db, data.db), tags):
             db.close()
             if required:
                 raise EvalError(
@@ -195,7 +206,7 @@ class _TrainSplit:
     def records(self, keys: list[bytes]) -> Iterator[EvalPost]:
         for key in keys:
             pixels, labels = unpack_record(self.db.get(key))
-            yield EvalPost(key.decode().split("/", 1)[1], key, pixels, labels)
+            yield EvalPost(parse_record_key(key)[1], key, pixels, labels)
 
     def sample(self, limit: int, seed: int) -> list[bytes]:
         """At most `limit` training keys, a seeded random choice kept in key order."""
@@ -218,7 +229,7 @@ class _TrainSplit:
 def _folder_posts(folder: Path, loaded: LoadedModel) -> tuple[Iterator[EvalPost], int]:
     if not folder.is_dir():
         raise EvalError(f"--eval-dir {folder}: no such folder")
-    index = {tag: position for position, tag in enumerate(loaded.tags)}
+    index = tag_index(loaded.tags)
     posts = list(iter_posts(folder))
     if not posts:
         raise EvalError(
@@ -229,15 +240,15 @@ def _folder_posts(folder: Path, loaded: LoadedModel) -> tuple[Iterator[EvalPost]
 
     def read() -> Iterator[EvalPost]:
         for post in posts:
-            labels = [index[label] for label in post.labels() if label in index]
+            labels = label_indices(post.labels(), index)
             if post.image is None:
-                yield Skip("no image", f"{post.tags_file}: tags without an image")
+                yield Skip(NO_IMAGE, f"{post.tags_file}: tags without an image")
             elif not labels:
-                yield Skip("no vocabulary tag", None)
+                yield Skip(NO_VOCABULARY_TAG, None)
             else:
                 try:
                     pixels = load_image(post.image, info["image_size"], info["resize"])
-                except ImageError as error:
+                except InputError as error:
                     yield Skip(error.reason, str(error))
                     continue
                 yield EvalPost(post.post_id, post.image, pixels, labels)
@@ -245,7 +256,7 @@ def _folder_posts(folder: Path, loaded: LoadedModel) -> tuple[Iterator[EvalPost]
     return read(), len(posts)
 
 
-def _score(posts, count, loaded, extractor, scratch: Path, options, quiet) -> Scored:
+def _score(posts, count, loaded, extractor, scratch: Path, options, progress) -> Scored:
     """Stream the posts through the model (and the feature extractor) in batches."""
     num_tags = len(loaded.tags)
     scores = _memmap(scratch / "model.f16", np.float16, (count, num_tags))
@@ -266,26 +277,26 @@ def _score(posts, count, loaded, extractor, scratch: Path, options, quiet) -> Sc
         scores[rows] = np.clip(loaded.predict(images), 0, 1)
         if features is not None:
             features[rows] = extractor.predict_on_batch(images)
-        for offset, post in enumerate(batch):
-            targets[rows.start + offset, post.labels] = True
+        targets[rows] = multi_hot([post.labels for post in batch], num_tags, np.bool_)
+        for post in batch:
             post_ids.append(post.post_id)
             sources.append(post.source)
         batch.clear()
 
-    with tqdm(total=count, desc="scoring", unit=" img", disable=quiet) as progress:
+    with progress(total=count, desc="scoring", unit=" img") as bar:
         for item in posts:
             if isinstance(item, Skip):
                 skipped[item.reason] += 1
-                progress.update()
+                bar.update()
                 if item.message:
                     log.warning("%s; skipped", item.message)
                 continue
             batch.append(item)
             if len(batch) == options.batch_size:
-                progress.update(len(batch))
+                bar.update(len(batch))
                 flush()
         if batch:
-            progress.update(len(batch))
+            bar.update(len(batch))
             flush()
     if not post_ids:
         raise EvalError(
@@ -299,7 +310,7 @@ def _score(posts, count, loaded, extractor, scratch: Path, options, quiet) -> Sc
 
 
 def _score_baselines(scored: Scored, train: _TrainSplit, train_counts, extractor, loaded, scratch,
-                     options, quiet) -> None:  # fmt: skip
+                     options, progress) -> None:  # fmt: skip
     num_tags = len(loaded.tags)
     num_images = len(scored.post_ids)
     prior = _memmap(scratch / "frequency_prior.f16", np.float16, (num_images, num_tags))
@@ -309,16 +320,16 @@ def _score_baselines(scored: Scored, train: _TrainSplit, train_counts, extractor
     keys = train.sample(options.baseline_max, options.settings.seed)
     features, targets = [], []
     posts = train.records(keys)
-    with tqdm(total=len(keys), desc="approach-3 features", unit=" img", disable=quiet) as progress:
+    with progress(total=len(keys), desc="approach-3 features", unit=" img") as bar:
         while chunk := [post for _, post in zip(range(options.batch_size), posts, strict=False)]:
             images = to_model_input(
                 np.stack([post.pixels for post in chunk]), loaded.info["preprocess"]
             )
             features.append(extractor.predict_on_batch(images))
-            targets += [np.isin(np.arange(num_tags), post.labels) for post in chunk]
-            progress.update(len(chunk))
+            targets.append(multi_hot([post.labels for post in chunk], num_tags, np.bool_))
+            bar.update(len(chunk))
     log.info("fitting approach 3: %d logistic regressions on %d posts", num_tags, len(keys))
-    regressions = fit_regressions(np.concatenate(features), np.array(targets))
+    regressions = fit_regressions(np.concatenate(features), np.concatenate(targets))
     approach3 = _memmap(scratch / "approach3.f16", np.float16, (num_images, num_tags))
     for start in range(0, num_images, 1024):
         approach3[start : start + 1024] = regressions.predict(scored.features[start : start + 1024])
@@ -365,7 +376,7 @@ def _save_thresholds(model_folder: Path, judgement: Judgement, vocab_hash: str, 
     if calibration["temperature_improves"]:
         saved["temperature"] = calibration["temperature"]
         saved["ece_after_temperature"] = calibration["ece_after_temperature"]
-    atomic_write_json(model_folder / THRESHOLDS_FILE, saved)
+    atomic_write_json(ModelFiles(model_folder).thresholds, saved)
 
 
 def _write_per_tag(files: EvalFiles, tags, categories, train_counts, judgements) -> None:
@@ -395,57 +406,6 @@ def _number(value: float) -> str:
     return "" if not np.isfinite(value) else f"{value:.4f}"
 
 
-# Skip reasons that are not failures: posts without a vocabulary tag have nothing to score.
-NOT_FAILURES = ("no vocabulary tag",)
-
-
 def unreadable(summary: dict) -> int:
     """Posts that could not be read (the run still scored every other one)."""
-    return sum(count for reason, count in summary["skipped"].items() if reason not in NOT_FAILURES)
-
-
-def summary_text(summary: dict, data: DataDir, model_folder: Path) -> str:
-    """A few lines for a terminal: each scorer's mAP and micro-F1, calibration, the files."""
-    model = summary["model"]
-    rule = summary["settings"]["rule"]
-    lines = [
-        f"eval: {model['images']} images, {model['tags_with_positives']} of {model['tags']} tags "
-        f"present; thresholds fitted on {model['fitting_images']}, scored on "
-        f"{model['report_images']}"
-    ]
-    # The constant rule and the chosen one (or f1), both on the half not used for fitting.
-    rules = ("constant", "f1" if rule == "constant" else rule)
-    for name, label in SCORER_LABELS.items():
-        if name in summary:
-            scores = summary[name]
-            micro_f1 = ", ".join(
-                f"{shown} {_with_interval(*_micro_f1(scores, shown))}" for shown in rules
-            )
-            lines.append(
-                f"  {label:<11} mAP {_with_interval(scores['map'], scores['map_ci95'])}, "
-                f"micro-F1 {micro_f1}"
-            )
-    calibration = model["calibration"]
-    saved = "saved" if calibration["temperature_improves"] else "not saved: no better"
-    lines.append(
-        f"  calibration: ECE {calibration['ece']:.4f}, {calibration['ece_after_temperature']:.4f} "
-        f"at temperature {calibration['fitted_temperature']:.2f} ({saved})"
-    )
-    if model["rating"]:
-        lines.append(f"  rating: {model['rating']['accuracy']:.3f} accuracy as a 4-way choice")
-    skipped = unreadable(summary)
-    if skipped:
-        lines.append(f"  {skipped} posts could not be read (named above)")
-    lines.append(f"  report -> {data.evaluation(model_folder.name).report}")
-    lines.append(f"  thresholds -> {model_folder / THRESHOLDS_FILE}")
-    return "\n".join(lines)
-
-
-def _micro_f1(scores: dict, rule: str) -> tuple[float, list | None]:
-    return scores["rules"][rule]["micro_f1"], scores["rules"][rule]["micro_f1_ci95"]
-
-
-def _with_interval(value: float | None, interval: list | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.3f}" + (f" [{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "")
+    return failed_inputs(summary["skipped"])

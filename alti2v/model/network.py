@@ -61,6 +61,11 @@ def set_output_prior(model: keras.Model, frequencies: np.ndarray) -> None:
     """Start each tag's logit at the log-odds of its frequency, so the untrained network already
     predicts the base rates and the first steps' gradients do not go to learning them."""
     _, _, last = head_layers(model)
-    # Clipped so a tag on every (or no) post gets a finite bias.
+    last.bias.assign(log_odds(frequencies).astype(last.bias.dtype))
+
+
+def log_odds(frequencies: np.ndarray) -> np.ndarray:
+    """The logit that scores each frequency, clipped to [1e-4, 1 - 1e-4] first so that a tag
+    on every (or no) post gets a finite one."""
     p = np.clip(frequencies, 1e-4, 1 - 1e-4)
-    last.bias.assign(np.log(p / (1 - p)).astype(last.bias.dtype))
+    return np.log(p / (1 - p))

@@ -6,7 +6,6 @@ how its input was made (image size, resize filter, preprocessing) and how well i
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,12 +13,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from alti2v.data.files import atomic_write_json, atomic_write_text, publish_folder
-from alti2v.data.layout import MODEL_FILE
+from alti2v.data.files import atomic_write_json, publish_folder, read_json
+from alti2v.data.layout import MODEL_FILE, ModelFiles
+from alti2v.data.vocabulary import load_vocabulary, write_vocabulary
 from alti2v.errors import PipelineError, one_line
-
-VOCAB_FILE = "vocab.txt"
-INFO_FILE = "model.json"
 
 
 class ModelError(PipelineError):
@@ -53,9 +50,10 @@ def export_model(models: Path, model: keras.Model, tags: list[str], info: dict) 
     while folder.exists():
         folder, suffix = models / f"{time.strftime('%Y%m%d-%H%M%S')}-{suffix}", suffix + 1
     with publish_folder(folder) as temporary:
-        model.save(temporary / MODEL_FILE)
-        atomic_write_text(temporary / VOCAB_FILE, "".join(f"{tag}\n" for tag in tags))
-        atomic_write_json(temporary / INFO_FILE, {**info, "num_tags": len(tags)})
+        files = ModelFiles(temporary)
+        model.save(files.model)
+        write_vocabulary(files.vocab, tags)
+        atomic_write_json(files.info, {**info, "num_tags": len(tags)})
     return folder
 
 
@@ -63,7 +61,7 @@ def find_model(path: Path | None, models: Path) -> Path:
     """The model folder for --model PATH (a folder or its model.keras), else the newest one."""
     if path is not None:
         folder = path.parent if path.suffix == ".keras" else path
-        if not (folder / MODEL_FILE).is_file():
+        if not ModelFiles(folder).model.is_file():
             raise ModelError(f"{path}: no {MODEL_FILE} there; give a folder made by --train")
         return folder
     candidates = sorted(models.glob(f"[!.]*/{MODEL_FILE}")) if models.is_dir() else []
@@ -73,23 +71,16 @@ def find_model(path: Path | None, models: Path) -> Path:
 
 
 def load_model(folder: Path) -> LoadedModel:
+    files = ModelFiles(folder)
+    tags = load_vocabulary(files.vocab, ModelError, _FIX, missing=None)
+    info = read_json(files.info, ModelError, _FIX)
     try:
-        tags = (folder / VOCAB_FILE).read_text(encoding="utf-8").splitlines()
-    except (OSError, ValueError) as error:
-        raise ModelError(f"{folder / VOCAB_FILE}: unreadable ({one_line(error)}); {_FIX}") from None
-    try:
-        info = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
-        if not isinstance(info, dict):
-            raise ValueError("not a JSON object")
-    except (OSError, ValueError) as error:
-        raise ModelError(f"{folder / INFO_FILE}: unreadable ({one_line(error)}); {_FIX}") from None
-    try:
-        model = keras.models.load_model(folder / MODEL_FILE, compile=False)
+        model = keras.models.load_model(files.model, compile=False)
     except Exception as error:  # Keras raises ValueError, OSError, zipfile errors, KeyError...
-        raise ModelError(f"{folder / MODEL_FILE}: unreadable ({one_line(error)}); {_FIX}") from None
+        raise ModelError(f"{files.model}: unreadable ({one_line(error)}); {_FIX}") from None
     if model.output_shape[-1] != len(tags):
         raise ModelError(
-            f"{folder}: {VOCAB_FILE} has {len(tags)} tags, the model {model.output_shape[-1]}"
+            f"{folder}: {files.vocab.name} has {len(tags)} tags, the model {model.output_shape[-1]}"
         )
     return LoadedModel(model, tags, info, folder)
 

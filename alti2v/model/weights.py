@@ -23,8 +23,7 @@ def with_vgg16_weights(
     """`build(weights)` (None for `none`); a failure raises `error` naming its cause."""
     if weights == "none":
         return build(None)
-    if weights != "imagenet" and not Path(weights).is_file():
-        raise error(f"--weights {weights}: no such file; give imagenet, none or a path")
+    check_weights(weights, error)
     try:
         # Keras announces downloads on stdout, which belongs to results.
         with contextlib.redirect_stdout(sys.stderr):
@@ -41,6 +40,12 @@ def with_vgg16_weights(
             f"--weights {weights}{where}: cannot load ({cause}); give a VGG16 no-top "
             ".weights.h5 file (delete a damaged download to fetch it again), or --weights none"
         ) from None
+
+
+def check_weights(weights: str, error: type[PipelineError] = PipelineError) -> None:
+    """Refuse a --weights path that is not a file (before any work that needs it)."""
+    if weights not in ("imagenet", "none") and not Path(weights).is_file():
+        raise error(f"--weights {weights}: no such file; give imagenet, none or a path")
 
 
 def _is_failed_download(failure: Exception) -> bool:

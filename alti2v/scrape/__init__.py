@@ -5,7 +5,8 @@ Three modes share one storage and one set of skip rules:
 - `html` (`html.py`): post pages read with BeautifulSoup, as the original project did;
 - `import` (`importer.py`): a local folder of images with same-named `.txt` tag files.
 
-`danbooru_datasetgenerator.py` parses the flags into `ScrapeOptions` and calls `run.run`.
+`alti2v.cli.scrape` (danbooru_datasetgenerator.py's command line) parses the flags into
+`ScrapeOptions` and calls `run.run`.
 This module stays free of heavy imports so that `--help` is instant.
 """
 
@@ -51,7 +52,6 @@ class ScrapeOptions:
     source_dir: Path | None = None  # import mode: the folder to bring in
     login: str | None = None
     api_key: str | None = field(default=None, repr=False)  # never printed or logged
-    quiet: bool = False
 
     def effective_limit(self) -> int | None:
         """How many new posts this run may add; None means no limit."""

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from alti2v.data.posts import RATING_TAGS
+from alti2v.data.skips import BAD_ID
 from alti2v.scrape import ScrapeError
 from alti2v.scrape.http import PoliteSession, Reply
 from alti2v.scrape.posts import Candidate
@@ -186,7 +187,7 @@ def candidate_from_api(post: dict, variant: str, scheme: str, site: str) -> Cand
     """A post of the API as a `Candidate`, or the skip reason if it has no usable id."""
     post_id = valid_post_id(post.get("id"))
     if post_id is None:
-        return "bad_id"
+        return BAD_ID
     tag_string = post.get("tag_string")
     tags = tag_string.split() if isinstance(tag_string, str) else []
     md5 = post.get("md5")

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from bs4 import BeautifulSoup, Tag
 
+from alti2v.data.skips import BAD_ID, UNREADABLE_PAGE
 from alti2v.scrape.danbooru import (
     MD5_PATTERN,
     current_rating,
@@ -96,9 +97,9 @@ def candidate_from_page(
     soup = BeautifulSoup(page, "html.parser")
     container = image_container(soup)
     if container is None:
-        return "unreadable_page"
+        return UNREADABLE_PAGE
     if as_int(container.get("data-id")) != post_id:
-        return "bad_id"
+        return BAD_ID
 
     def attribute(name: str) -> str | None:
         value = container.get(name)

@@ -1,10 +1,10 @@
 """Import mode: a local folder of images with same-named `.txt` tag files, brought into the layout.
 
 Tag files may be Danbooru's space-separated form or the comma-separated form of training sets
-(`layout.parse_tags` reads both). A `rating:<word>` tag becomes the post's rating instead of a tag.
-New posts get ids after the largest id in `imgs/`; the image is hard-linked where the file system
-allows, else copied. A file whose content md5 is already in `imgs/` is skipped as a duplicate,
-so importing the same folder twice adds nothing. No network.
+(`alti2v.data.posts.parse_tags` reads both). A `rating:<word>` tag becomes the post's rating
+instead of a tag. New posts get ids after the largest id in `imgs/`; the image is hard-linked
+where the file system allows, else copied. A file whose content md5 is already in `imgs/` is
+skipped as a duplicate, so importing the same folder twice adds nothing. No network.
 """
 
 from __future__ import annotations
@@ -13,7 +13,17 @@ import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from alti2v.data.posts import IMAGE_EXTENSIONS, parse_tags
+from alti2v.data.posts import IMAGE_EXTENSIONS, parse_tags, read_tags_file
+from alti2v.data.skips import (
+    CORRUPT,
+    DUPLICATE_MD5,
+    IMPORT_NO_IMAGE,
+    NO_TAGS,
+    NOT_IMAGE,
+    TAGS_NOT_UTF8,
+    UNREADABLE,
+    InputError,
+)
 from alti2v.scrape.posts import (
     NOT_IMAGE_FILE_EXTS,
     PostStore,
@@ -65,23 +75,27 @@ def import_one(
     image = next((files[extension] for extension in IMAGE_EXTENSIONS if extension in files), None)
     if image is None:
         has_other = any(f".{ext}" in files for ext in NOT_IMAGE_FILE_EXTS)
-        return ("not_image" if has_other else "no_image"), 0
+        return (NOT_IMAGE if has_other else IMPORT_NO_IMAGE), 0
     tags_file = files.get(".txt")
     if tags_file is None:
-        return "no_tags", 0
+        return NO_TAGS, 0
     try:
+        # Not UTF-8 is refused as --maeshori refuses it: decoding anyway garbles tag names.
+        text = read_tags_file(tags_file)
         data = image.read_bytes()
-        text = tags_file.read_text(encoding="utf-8", errors="replace")
+    except InputError as error:
+        log.warning("%s", error)
+        return TAGS_NOT_UTF8, 0
     except OSError as error:
-        log.warning("%s: unreadable (%s); skipped", image, error)
-        return "unreadable", 0
+        log.warning("%s: unreadable (%s); skipped", error.filename or image, error)
+        return UNREADABLE, 0
     md5 = md5_hex(data)
     if md5 in store.md5s:
-        return "duplicate_md5", 0
+        return DUPLICATE_MD5, 0
     extension = image_extension(data, full_check=True)
     if extension is None:
         log.warning("%s: not a decodable image; skipped", image)
-        return "corrupt", 0
+        return CORRUPT, 0
     tags, rating, rating_raw = split_rating(parse_tags(text))
     metadata = {
         "id": post_id,

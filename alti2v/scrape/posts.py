@@ -1,17 +1,16 @@
-"""Posts on disk: the skip rules, writing a post atomically, and the state that makes runs resume.
+"""Posts on disk: the skip rules, and writing a post atomically (`PostStore`).
 
 A post is written as `imgs/<id>.<ext>`, then `imgs/<id>.json`, then `imgs/<id>.txt`, each under a
 temporary name renamed into place, so the pipeline sees a post exactly when its `.txt` exists.
 Names come only from the numeric id and an extension chosen from the image's decoded format,
-never from anything the server sends. `scrape-state.json` in the data dir remembers how far each
-search got and which posts failed to download; `.scrape.lock` keeps two runs off one data dir.
+never from anything the server sends. The state that makes runs resume (`scrape-state.json`,
+`.scrape.lock`) is `alti2v.scrape.state`'s.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import json
 import logging
 import os
 from collections.abc import Callable
@@ -20,9 +19,18 @@ from pathlib import Path
 
 from PIL import Image
 
-from alti2v.data.files import atomic_write_bytes, atomic_write_json, atomic_write_text
-from alti2v.data.layout import DataDir
+from alti2v.data.files import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from alti2v.data.layout import DataDir, PostFiles
 from alti2v.data.posts import IMAGE_EXTENSIONS
+from alti2v.data.skips import (
+    CORRUPT,
+    DELETED,
+    DOWNLOAD_FAILED,
+    NO_FILE,
+    NOT_IMAGE,
+    UNSUPPORTED_TYPE,
+)
+from alti2v.scrape import ScrapeError
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +44,7 @@ NOT_IMAGE_FILE_EXTS = frozenset({"mp4", "webm", "zip", "swf"})
 
 # Skip reasons that may be transient (a file the site failed to serve, or served damaged): the
 # post is recorded in the state and retried by later runs instead of being passed over for good.
-RETRYABLE_REASONS = frozenset({"download_failed", "corrupt"})
+RETRYABLE_REASONS = frozenset({DOWNLOAD_FAILED, CORRUPT})
 
 # Puts an image at the path it is given, atomically.
 ImageWriter = Callable[[Path], None]
@@ -59,14 +67,14 @@ class Candidate:
 def skip_reason(candidate: Candidate, include_deleted: bool) -> str | None:
     """Why a post from the site is not downloaded, judged before any request for its file."""
     if candidate.image_url is None or not candidate.md5:
-        return "no_file"  # banned or restricted: the site hides file_url and md5
+        return NO_FILE  # banned or restricted: the site hides file_url and md5
     if candidate.is_deleted and not include_deleted:
-        return "deleted"
+        return DELETED
     file_ext = candidate.file_ext.lower()
     if file_ext in NOT_IMAGE_FILE_EXTS:
-        return "not_image"
+        return NOT_IMAGE
     if file_ext not in IMAGE_FILE_EXTS:
-        return "unsupported_type"
+        return UNSUPPORTED_TYPE
     return None
 
 
@@ -88,6 +96,9 @@ def image_extension(data: bytes, full_check: bool) -> str | None:
     return extension if extension in IMAGE_EXTENSIONS else None
 
 
+_NO_MD5 = "its md5 is not used for duplicates"
+
+
 class PostStore:
     """The posts under `<data-dir>/imgs/`: which ids and md5s are there, and writing new ones."""
 
@@ -101,18 +112,13 @@ class PostStore:
     def _index_md5s(self) -> set[str]:
         md5s = set()
         for post_id in self.ids:
-            meta_file = self.imgs / f"{post_id}.json"
-            try:
-                meta = json.loads(meta_file.read_text(encoding="utf-8"))
-            except FileNotFoundError:  # the layout allows posts without a .json
+            meta_file = PostFiles(self.imgs, str(post_id)).meta
+            try:  # the layout allows posts without a .json
+                meta = read_json(meta_file, ScrapeError, _NO_MD5, missing={})
+            except ScrapeError as error:
+                log.warning("%s", error)
                 continue
-            except (OSError, ValueError) as error:
-                log.warning(
-                    "%s: unreadable (%s); its md5 is not used for duplicates", meta_file, error
-                )
-                continue
-            if isinstance(meta, dict):
-                md5s.update(str(meta[key]) for key in ("md5", "image_md5") if meta.get(key))
+            md5s.update(str(meta[key]) for key in ("md5", "image_md5") if meta.get(key))
         return md5s
 
     def write(
@@ -128,12 +134,13 @@ class PostStore:
         if extension not in IMAGE_EXTENSIONS:
             raise ValueError(f"extension {extension!r} is not an image extension")
         # Leftovers of a run killed before this post's .txt: another extension would shadow it.
+        files = PostFiles(self.imgs, str(post_id))
         for other in IMAGE_EXTENSIONS:
             if other != extension:
-                (self.imgs / f"{post_id}{other}").unlink(missing_ok=True)
-        write_image(self.imgs / f"{post_id}{extension}")
-        atomic_write_json(self.imgs / f"{post_id}.json", metadata)
-        atomic_write_text(self.imgs / f"{post_id}.txt", " ".join(tags) + "\n")
+                files.image(other).unlink(missing_ok=True)
+        write_image(files.image(extension))
+        atomic_write_json(files.meta, metadata)
+        atomic_write_text(files.tags, " ".join(tags) + "\n")
         self.ids.add(post_id)
         self.md5s.update(str(metadata[key]) for key in ("md5", "image_md5") if metadata.get(key))
 

@@ -1,8 +1,9 @@
 """One run of the scraper: lock the data dir, walk the posts, apply the skip rules, store, report.
 
-`run(options)` runs the mode `options.mode` and returns a `RunResult` (the counts and whether Ctrl-C
-stopped it). Network modes walk ids downward and save the walk's cursor in `scrape-state.json`
-after every stored post, so a run stopped by Ctrl-C or SIGKILL continues where it stopped; the
+`run(options, progress)` runs the mode `options.mode` and returns a `RunResult` (the counts and
+whether Ctrl-C stopped it); `progress` (alti2v.progress) draws its bar, the command line's.
+Network modes walk ids downward and save the walk's cursor in `scrape-state.json` after every
+stored post, so a run stopped by Ctrl-C or SIGKILL continues where it stopped; the
 first Ctrl-C finishes the current post, a second aborts at once. A post whose file failed to
 download is recorded there too, and each later run retries it first, `--failed-attempts` times
 in all.
@@ -11,15 +12,21 @@ in all.
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
-
+from alti2v.data.skips import (
+    CORRUPT,
+    DOWNLOAD_FAILED,
+    DUPLICATE_MD5,
+    MISSING,
+    ON_DISK,
+    REFUSED_URL,
+    REPEATED,
+)
 from alti2v.interrupt import StopOnCtrlC
+from alti2v.progress import SILENT, Progress
 from alti2v.scrape import ScrapeError, ScrapeOptions, Stopped
 from alti2v.scrape.danbooru import (
     answer_rating_scheme,
@@ -40,7 +47,7 @@ from alti2v.scrape.posts import (
     skip_reason,
     write_bytes,
 )
-from alti2v.scrape.state import STATE_FILE, RunLock, ScrapeState, Tally, save_run_record
+from alti2v.scrape.state import RunLock, ScrapeState, Tally, save_run_record
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +78,7 @@ class Harvest:
     store: PostStore
     state: ScrapeState
     tally: Tally
-    progress: tqdm
+    progress: object  # a bar from the run's Progress
     stop_event: threading.Event
     limit: int | None
 
@@ -110,7 +117,7 @@ class Harvest:
             self.tally.given_up += 1
             log.warning(
                 "post %d: %s on attempt %d of %d; given up (it stays listed in %s)",
-                post_id, reason, record["attempts"], allowed, STATE_FILE,
+                post_id, reason, record["attempts"], allowed, self.state.path.name,
             )  # fmt: skip
         else:
             log.warning(
@@ -120,7 +127,7 @@ class Harvest:
 
     def _store_post(self, post_id: int, produce: Producer) -> str | None:
         if post_id in self.store.ids:
-            return "on_disk"
+            return ON_DISK
         candidate = produce()
         if isinstance(candidate, str):
             return candidate
@@ -128,12 +135,12 @@ class Harvest:
         if reason:
             return reason
         if candidate.md5 in self.store.md5s:
-            return "duplicate_md5"
+            return DUPLICATE_MD5
         try:
             url = self.session.check_url(candidate.image_url or "")
         except RefusedURL as error:
             log.warning("post %d: %s", post_id, error)
-            return "refused_url"
+            return REFUSED_URL
         expected_md5 = candidate.md5 if candidate.image_is_original else None
         fetched = download_image(self.session, url, expected_md5)
         if isinstance(fetched, str):
@@ -162,13 +169,13 @@ def download_image(
             reply = session.get(url)
         except (ShortBody, BodyTooLarge) as error:
             log.warning("%s; skipped", error)
-            return "corrupt"
+            return CORRUPT
         except RefusedURL as error:  # a redirect to a host off the allow-list
             log.warning("%s", error)
-            return "refused_url"
+            return REFUSED_URL
         if reply.status != 200:
             log.warning("%s: HTTP %d; skipped", url, reply.status)
-            return "download_failed"
+            return DOWNLOAD_FAILED
         if expected_md5 and md5_hex(reply.body) != expected_md5:
             problem = "md5 differs from the post's"
             continue
@@ -178,7 +185,7 @@ def download_image(
             continue
         return reply.body, extension
     log.warning("%s: %s after %d tries; skipped", url, problem, CONTENT_TRIES)
-    return "corrupt"
+    return CORRUPT
 
 
 def retry_failed(harvest: Harvest, producer: Callable[[int], Producer]) -> None:
@@ -214,7 +221,7 @@ def walk_pages(
             if walk["cursor"] is not None and post_id >= walk["cursor"]:
                 # Posts shift between requests, so a page can repeat one already handled.
                 harvest.tally.seen += 1
-                harvest.tally.skip("repeated")
+                harvest.tally.skip(REPEATED)
                 continue
             if walk["ceiling"] is None:
                 walk["ceiling"] = post_id
@@ -246,7 +253,7 @@ def scrape_api(harvest: Harvest) -> None:
     def one_post(post_id: int) -> Candidate | str:
         post = fetch_api_post(harvest.session, post_id)
         if post is None:
-            return "missing"
+            return MISSING
         scheme = answer_rating_scheme([post], options.rating_scheme)
         return candidate_from_api(post, options.variant, scheme, site)
 
@@ -274,7 +281,7 @@ def scrape_html(harvest: Harvest) -> None:
     def post_page(post_id: int) -> Candidate | str:
         page = fetch_post_page(session, post_id)
         if page is None:
-            return "missing"
+            return MISSING
         return candidate_from_page(
             page, post_id, options.variant, options.rating_scheme, session.base_url
         )
@@ -306,12 +313,12 @@ def walk_ids(
     for post_id in range(first, 0, -1):
         if harvest.should_stop():
             break
-        missing_before = harvest.tally.skipped["missing"]
+        missing_before = harvest.tally.skipped[MISSING]
         stored = harvest.take(post_id, producer(post_id))
         walk["cursor"] = post_id
         if stored:
             harvest.state.save()
-        gone = harvest.tally.skipped["missing"] > missing_before
+        gone = harvest.tally.skipped[MISSING] > missing_before
         missing_in_a_row = missing_in_a_row + 1 if gone else 0
         if missing_in_a_row >= MAX_MISSING_IN_A_ROW:
             log.info("%d ids in a row have no post; stopping below %d", missing_in_a_row, post_id)
@@ -330,7 +337,7 @@ def walk_key(options: ScrapeOptions) -> str:
     return f"{options.mode} {base} {search}{deleted}"
 
 
-def run(options: ScrapeOptions) -> RunResult:
+def run(options: ScrapeOptions, progress: Progress = SILENT) -> RunResult:
     """Run one mode over `options.data_dir`. An expected failure before any work raises
     ScrapeError; one during the work ends it and is returned in `RunResult.error`."""
     if options.mode == "import" and (options.source_dir is None or not options.source_dir.is_dir()):
@@ -341,18 +348,11 @@ def run(options: ScrapeOptions) -> RunResult:
     interrupted = False
     error = None
     stop = StopOnCtrlC("stopping after the current post", stop_event)
-    with RunLock(options.data_dir), stop, logging_redirect_tqdm():
+    with RunLock(options.data_dir), stop:
         remove_stale_temporaries(options.data_dir)
         state = ScrapeState(options.data_dir)
         store = PostStore(options.data_dir)
-        progress = tqdm(
-            total=limit,
-            unit="post",
-            desc=options.mode,
-            file=sys.stderr,
-            disable=options.quiet,
-            dynamic_ncols=True,
-        )
+        bar = progress(total=limit, unit="post", desc=options.mode)
         try:
             if options.mode == "import":
                 import_folder(
@@ -360,7 +360,7 @@ def run(options: ScrapeOptions) -> RunResult:
                     store,
                     tally,
                     should_stop=lambda: stop_event.is_set() or limit_reached(tally, limit),
-                    on_post=lambda: progress.update(tally.downloaded - progress.n),
+                    on_post=lambda: bar.update(tally.downloaded - bar.n),
                 )
             else:
                 session = PoliteSession(
@@ -375,16 +375,14 @@ def run(options: ScrapeOptions) -> RunResult:
                     api_key=options.api_key,
                     stop_event=stop_event,
                 )
-                harvest = Harvest(
-                    options, session, store, state, tally, progress, stop_event, limit
-                )
+                harvest = Harvest(options, session, store, state, tally, bar, stop_event, limit)
                 NETWORK_MODES[options.mode](harvest)
         except Stopped:
             interrupted = True
         except ScrapeError as failure:
             error = str(failure)
         finally:
-            progress.close()
+            bar.close()
             tally.failed_pending = len(state.to_retry(walk_key(options)))
             save_run_record(state, options.mode, tally, run_record(options))
     return RunResult(tally, interrupted or stop_event.is_set(), error)

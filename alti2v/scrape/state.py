@@ -4,21 +4,18 @@ the `.scrape.lock` that keeps two runs off one data dir, and the counts of a run
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alti2v.data.files import atomic_write_json
+from alti2v.data.files import atomic_write_json, read_json
+from alti2v.data.layout import DataDir
 from alti2v.scrape import ScrapeError
-
-STATE_FILE = "scrape-state.json"
-LOCK_FILE = ".scrape.lock"
 
 
 @dataclass
 class Tally:
-    """What a run did, for the progress bar and the summary line."""
+    """What a run did, for the progress bar and the summary line (alti2v.cli.scrape)."""
 
     seen: int = 0
     downloaded: int = 0
@@ -44,27 +41,12 @@ class Tally:
             "failed_pending": self.failed_pending,
         }
 
-    def summary_line(self, mode: str) -> str:
-        skipped = sum(self.skipped.values())
-        reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(self.skipped.items()))
-        line = (
-            f"{mode}: downloaded {self.downloaded} posts ({self.bytes} bytes), "
-            f"skipped {skipped}" + (f" ({reasons})" if reasons else "")
-        )
-        if self.retried:
-            line += f"; failed posts retried: {self.retried}, stored {self.retried_stored}"
-        if self.given_up:
-            line += f"; given up: {self.given_up} (listed in {STATE_FILE})"
-        if self.failed_pending:
-            line += f"; failed posts to retry next run: {self.failed_pending}"
-        return line
-
 
 class RunLock:
     """An exclusive lock on the data dir, released by the kernel even after SIGKILL."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / LOCK_FILE
+        self.path = DataDir(data_dir).scrape_lock
         self.handle = None
 
     def __enter__(self) -> RunLock:
@@ -101,16 +83,10 @@ class ScrapeState:
     """
 
     def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / STATE_FILE
-        try:
-            loaded = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            loaded = {}
-        except (OSError, ValueError) as error:
-            raise ScrapeError(
-                f"{self.path} is unreadable ({error}); delete it to start the walk afresh"
-            ) from error
-        self.data = loaded if isinstance(loaded, dict) else {}
+        self.path = DataDir(data_dir).scrape_state
+        self.data = read_json(
+            self.path, ScrapeError, "delete it to start the walks afresh", missing={}
+        )
         self.data.setdefault("walks", {})
         failed = self.data.setdefault("failed", {})
         if not well_formed_failures(failed):

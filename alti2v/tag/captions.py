@@ -16,13 +16,12 @@ changed is re-captioned from the user's own tags, not on top of the stale ones w
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from alti2v import defaults
-from alti2v.data.files import atomic_write_json, atomic_write_text
+from alti2v.data.files import atomic_write_json, atomic_write_text, read_json
 from alti2v.tag.inputs import InputImage
 from alti2v.tag.select import tag_key
 
@@ -63,11 +62,12 @@ def file_hash(path: Path) -> str:
 
 
 def read_record(path: Path) -> dict | None:
+    """The sidecar of an earlier run; None when there is none, or none that can be read (the
+    image is then tagged again)."""
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return read_json(path, ValueError, "tagged again", missing=None)
+    except ValueError:
         return None
-    return record if isinstance(record, dict) else None
 
 
 def is_unchanged(record: dict | None, image_hash: str, provenance: dict, output: Path) -> bool:

@@ -2,10 +2,12 @@
 plus `--skip-unchanged` and the `--sheet` contact sheet.
 
     options = PredOptions(format="caption", tags=TagSettings(spaces=True))
-    failures = tag_collection(loaded, model_folder, find_inputs(["shots/"]), options)
+    for text in tag_collection(loaded, model_folder, find_inputs(["shots/"]), options):
+        out.write(text)  # alti2v.cli.pred writes to stdout
 
-Results are written to stdout as each image is done; errors go to the log (stderr) and are
-counted, and the caller turns a non-zero count into exit code 1.
+`tag_collection` yields each image's output text as it is done (the command line writes it to
+stdout); errors go to the log (stderr) and are counted, and the count it returns (the generator's
+value) the caller turns into exit code 1.
 """
 
 from __future__ import annotations
@@ -14,17 +16,17 @@ import dataclasses
 import hashlib
 import json
 import logging
-import sys
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from alti2v import defaults
 from alti2v.data.posts import Post
 from alti2v.data.vocabulary import vocabulary_hash
 from alti2v.model.saved import LoadedModel
+from alti2v.progress import SILENT, Progress
 from alti2v.tag.captions import CaptionSettings, file_hash, is_unchanged, read_record, sidecar_path
 from alti2v.tag.inputs import FoundInputs, InputImage
 from alti2v.tag.outputs import FORMATS, OutputContext, Tagged, record_path
@@ -61,9 +63,10 @@ def tag_collection(
     model_folder: Path,
     found: FoundInputs,
     options: PredOptions,
-    quiet: bool = False,
-) -> int:
-    """Tag every input and write the chosen format; return how many inputs failed."""
+    progress: Progress = SILENT,
+) -> Generator[str, None, int]:
+    """Tag every input; yield the chosen format's text as each is done; return how many inputs
+    failed."""
     vocabulary = Vocabulary.from_model(loaded.tags, loaded.info.get("categories", {}))
     keep = _threshold_rule(loaded, model_folder, vocabulary, options.thresholds)
     provenance = _provenance(loaded, model_folder, options)
@@ -74,9 +77,10 @@ def tag_collection(
     failures = len(found.problems)
     for problem in found.problems:
         log.error(problem)
-    _emit(output.header())
+    yield output.header()
 
     hashes: dict[Path, str] = {}
+    records: dict[Path, dict | None] = {}  # read once here, used again by the caption output
     todo: list[InputImage] = []
     for image in found.images:
         if not options.captions.skip_unchanged:
@@ -88,22 +92,19 @@ def tag_collection(
             log.error("%s: cannot read (%s); not tagged", image.path, error.strerror)
             failures += 1
             continue
-        record = read_record(sidecar_path(image, options.captions.output_dir))
+        record = records[image.path] = read_record(sidecar_path(image, options.captions.output_dir))
         target = record_path(options.format, image, options.captions)
         if is_unchanged(record, hashes[image.path], provenance, target):
-            _emit(f"unchanged {target}\n")
+            yield f"unchanged {target}\n"
         else:
             todo.append(image)
 
     cells: list[SheetCell] = []
     predictions = predict_images(loaded, todo, options.batch_size, options.workers)
-    # A bar between result lines on one terminal only garbles them; show it when stdout goes
-    # elsewhere (a file, a pipe), where it is the only sign of progress.
-    progress = tqdm(predictions, total=len(todo), unit=" img", disable=quiet or sys.stdout.isatty())
-    for prediction in progress:
+    for prediction in progress(predictions, total=len(todo), unit=" img"):
         if prediction.error is not None:
             log.error("%s; not tagged", prediction.error)
-            _emit(output.error(prediction.image, prediction.error))
+            yield output.error(prediction.image, prediction.error)
             failures += 1
             continue
         probabilities = prediction.probabilities
@@ -113,12 +114,13 @@ def tag_collection(
             _rating(probabilities, vocabulary),
             probabilities,
             hashes.get(prediction.image.path),
+            records.get(prediction.image.path),
         )
         if options.sheet is not None and len(cells) < defaults.SHEET_MAX_IMAGES:
             # Now, before a caption written beside the image replaces its file of true tags.
             cells.append(sheet_cell(result.image, result.tags, vocabulary.tags))
         try:
-            _emit(output.write(result))
+            yield output.write(result)
         except OSError as error:
             log.error("%s: cannot write its output (%s)", prediction.image.path, error)
             failures += 1
@@ -196,9 +198,3 @@ def sheet_cell(image: InputImage, tags: list[Tag], vocabulary: list[str]) -> She
         missed = sorted(truth & known - {tag_key(tag.name) for tag in shown})
         lines.append(SheetLine(f"missed: {' '.join(missed) or '-'}"))
     return SheetCell(path, str(image.relative()), lines)
-
-
-def _emit(text: str) -> None:
-    if text:
-        sys.stdout.write(text)
-        sys.stdout.flush()

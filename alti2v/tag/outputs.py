@@ -21,7 +21,7 @@ import numpy as np
 from alti2v.tag import captions
 from alti2v.tag.captions import CaptionSettings
 from alti2v.tag.inputs import InputImage
-from alti2v.tag.select import Tag, Vocabulary
+from alti2v.tag.select import Tag, Vocabulary, ranked
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class Tagged:
     rating: tuple[str, float] | None
     probabilities: np.ndarray
     image_hash: str | None = None  # known when --skip-unchanged hashed the file already
+    record: dict | None = None  # the sidecar of an earlier run, read by --skip-unchanged
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,8 @@ class CaptionOutput(TextOutput):
         settings = self.context.captions
         path = captions.caption_path(result.image, settings)
         record_path = captions.sidecar_path(result.image, settings.output_dir)
-        record = captions.read_record(record_path) if settings.skip_unchanged else None
         names = [_caption_name(tag, self.context.with_probs) for tag in result.tags]
-        status, base = captions.write_caption(path, names, settings, record)
+        status, base = captions.write_caption(path, names, settings, result.record)
         if settings.skip_unchanged:
             captions.write_sidecar(
                 record_path,
@@ -118,7 +118,6 @@ class SidecarOutput(CaptionOutput):
         path = captions.sidecar_path(result.image, self.context.captions.output_dir)
         vocabulary = self.context.vocabulary
         rating = result.rating and {"tag": result.rating[0], "prob": round(result.rating[1], 6)}
-        order = np.argsort(-result.probabilities, kind="stable")
         record = {
             **self._record(result),
             "rating": rating,
@@ -129,7 +128,7 @@ class SidecarOutput(CaptionOutput):
                     round(float(result.probabilities[index]), 6),
                     vocabulary.categories[index],
                 ]
-                for index in order
+                for index in ranked(result.probabilities)
             ],
         }
         existed = path.exists()

@@ -3,10 +3,11 @@
     for prediction in predict_images(loaded, found.images, batch_size=16):
         prediction.probabilities  # one float per vocabulary tag, or None with .error set
 
-A pool of decoder threads (`alti2v.data.images.load_image`, the pixels training saw) keeps the next
-batches ready while the network runs on the current one; results come back in input order. A
-batch gives the probabilities a one-image run gives (to float32 rounding, tested to 1e-5). An
-unreadable file becomes a Prediction with an `error`, and every other image is still predicted.
+A pool of decoder threads (`alti2v.data.images.load_image_or_error`, the pixels training saw)
+keeps the next batches ready while the network runs on the current one; results come back in
+input order. A batch gives the probabilities a one-image run gives (to float32 rounding, tested
+to 1e-5). An unreadable file becomes a Prediction with an `error`, and every other image is
+still predicted.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from alti2v import defaults
-from alti2v.data.images import ImageError, load_image, to_model_input
+from alti2v.data.images import load_image_or_error, to_model_input
+from alti2v.data.skips import InputError
 from alti2v.model.saved import LoadedModel
 from alti2v.tag.inputs import InputImage
 
@@ -58,14 +59,14 @@ def decoded_batches(
     batch_size: int,
     workers: int = defaults.DECODE_WORKERS,
     pool: str = "thread",
-) -> Iterator[list[tuple[InputImage, np.ndarray | ImageError]]]:
+) -> Iterator[list[tuple[InputImage, np.ndarray | InputError]]]:
     """Lists of up to `batch_size` (image, pixels or error), in input order, decoded ahead by a
     pool as the model's `info` (model.json) says; --pred and --vec both read images this way."""
     with DECODER_POOLS[pool](max_workers=workers or os.cpu_count()) as executor:
         decoded = _decode_ahead(
             executor, images, 2 * batch_size, info["image_size"], info["resize"]
         )
-        batch: list[tuple[InputImage, np.ndarray | ImageError]] = []
+        batch: list[tuple[InputImage, np.ndarray | InputError]] = []
         for item in decoded:
             batch.append(item)
             if len(batch) == batch_size:
@@ -83,11 +84,13 @@ def predict_arrays(loaded: LoadedModel, pixels: np.ndarray) -> np.ndarray:
 
 def _decode_ahead(
     executor: Executor, images: Iterable[InputImage], ahead: int, image_size: int, resize: str
-) -> Iterator[tuple[InputImage, np.ndarray | ImageError]]:
+) -> Iterator[tuple[InputImage, np.ndarray | InputError]]:
     """Decoded images in input order, with up to `ahead` decodes running or done in advance."""
     pending: deque = deque()
     for image in images:
-        pending.append((image, executor.submit(decode, image.path, image_size, resize)))
+        pending.append(
+            (image, executor.submit(load_image_or_error, image.path, image_size, resize))
+        )
         if len(pending) > ahead:
             first, future = pending.popleft()
             yield first, future.result()
@@ -96,21 +99,13 @@ def _decode_ahead(
         yield first, future.result()
 
 
-def decode(path: Path, image_size: int, resize: str) -> np.ndarray | ImageError:
-    """The image's pixels, or its error returned (not raised) so one bad file fails alone."""
-    try:
-        return load_image(path, image_size, resize)
-    except ImageError as error:
-        return error
-
-
 def _predict_batch(
-    loaded: LoadedModel, batch: list[tuple[InputImage, np.ndarray | ImageError]]
+    loaded: LoadedModel, batch: list[tuple[InputImage, np.ndarray | InputError]]
 ) -> Iterator[Prediction]:
     good = [pixels for _, pixels in batch if isinstance(pixels, np.ndarray)]
     rows = iter(predict_arrays(loaded, np.stack(good)) if good else [])
     for image, pixels in batch:
-        if isinstance(pixels, ImageError):
+        if isinstance(pixels, InputError):
             yield Prediction(image, error=str(pixels))
         else:
             yield Prediction(image, probabilities=next(rows))

@@ -75,13 +75,22 @@ def spell(name: str, settings: TagSettings) -> str:
     return name
 
 
+def ranked(
+    probabilities: np.ndarray, top: int | None = None, mask: np.ndarray | None = None
+) -> np.ndarray:
+    """The label indices of one probability row, most probable first (ties in vocabulary
+    order): only those where `mask` is true, at most `top`."""
+    indices = np.arange(len(probabilities)) if mask is None else np.flatnonzero(mask)
+    return indices[np.argsort(-probabilities[indices], kind="stable")][:top]
+
+
 def select_tags(
     probabilities: np.ndarray, kept: np.ndarray, vocabulary: Vocabulary, settings: TagSettings
 ) -> list[Tag]:
     """The tags of one image: `kept` is its row of the threshold rule's mask."""
     chosen = [
         (vocabulary.tags[index], float(probabilities[index]), vocabulary.categories[index])
-        for index in np.flatnonzero(kept)
+        for index in ranked(probabilities, mask=kept)
         if settings.rating == "inline" or vocabulary.categories[index] != "rating"
     ]
     chosen = [
@@ -89,7 +98,6 @@ def select_tags(
         for tag, prob, category in chosen
         if _wanted(tag_key(tag), settings)
     ]
-    chosen.sort(key=lambda item: -item[1])  # stable: ties keep vocabulary order
     if settings.character_first:
         chosen.sort(key=lambda item: item[2] != "character")
     if settings.max_tags:

@@ -18,7 +18,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from alti2v.data.files import atomic_write_bytes
-from alti2v.data.images import ImageError, load_image
+from alti2v.data.images import load_image
+from alti2v.data.skips import InputError
 
 PADDING = 12  # pixels around and between cells
 LINE_HEIGHT = 20  # pixels per text line; the font is a little smaller
@@ -144,7 +145,7 @@ def _thumbnail(image: Path | np.ndarray, thumb: int, font) -> Image.Image:
     try:
         # The square the model sees, at thumbnail size: what the tags were predicted from.
         return Image.fromarray(load_image(Path(image), thumb), "RGB")
-    except ImageError as error:
+    except InputError as error:
         box = Image.new("RGB", (thumb, thumb), (210, 210, 210))
         ImageDraw.Draw(box).text((8, thumb // 2 - 8), f"{error.reason} image", INK, font)
         return box

@@ -17,14 +17,14 @@ the writer; a reader needs only `vocab_hash` and `rules`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from alti2v.data.files import read_json
+from alti2v.data.layout import ModelFiles
 from alti2v.errors import PipelineError
 
-THRESHOLDS_FILE = "thresholds.json"
 RULES_WITHOUT_FILE = ("constant", "mcut")
 FITTED_RULES = ("f0.5", "f1", "f2", "category")
 RULES = RULES_WITHOUT_FILE + FITTED_RULES
@@ -36,18 +36,16 @@ class ThresholdError(PipelineError):
 
 def load_rule(model_folder: Path, rule: str, tags: list[str], vocab_hash: str) -> np.ndarray:
     """Per-tag thresholds of a fitted rule, aligned with `tags`, from the model's file."""
-    path = model_folder / THRESHOLDS_FILE
+    path = ModelFiles(model_folder).thresholds
     if not path.is_file():
         raise ThresholdError(
-            f"{model_folder}: no {THRESHOLDS_FILE}; run --eval on this model to fit "
+            f"{model_folder}: no {path.name}; run --eval on this model to fit "
             f"--threshold-rule {rule}, or use --threshold-rule constant or mcut"
         )
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-        rules = saved["rules"]
-        file_hash = saved["vocab_hash"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ThresholdError(f"{path}: unreadable ({error}); run --eval again") from None
+    saved = read_json(path, ThresholdError, "run --eval again")
+    rules, file_hash = saved.get("rules"), saved.get("vocab_hash")
+    if not isinstance(rules, dict) or not all(isinstance(rule, dict) for rule in rules.values()):
+        raise ThresholdError(f'{path}: unreadable (no "rules" of thresholds); run --eval again')
     if file_hash != vocab_hash:
         raise ThresholdError(f"{path}: fitted for another vocabulary; run --eval again")
     if rule not in rules:

@@ -10,7 +10,6 @@ can leave Keras's threads behind).
 
 from __future__ import annotations
 
-import itertools
 import math
 import threading
 from collections.abc import Callable
@@ -21,20 +20,13 @@ import plyvel
 
 from alti2v.data.images import to_model_input
 from alti2v.data.records import unpack_record
+from alti2v.data.vocabulary import multi_hot
 from alti2v.train.augment import Augmenter
 
 
 def epoch_order(keys: list[bytes], seed: int, epoch: int) -> list[bytes]:
     permutation = np.random.default_rng([seed, epoch]).permutation(len(keys))
     return [keys[position] for position in permutation]
-
-
-def multi_hot(labels: list[list[int]], num_tags: int) -> np.ndarray:
-    """One row per post: 1.0 at each of its tag indices, set in one assignment for the batch."""
-    targets = np.zeros((len(labels), num_tags), dtype=np.float32)
-    rows = np.repeat(np.arange(len(labels)), [len(row) for row in labels])
-    targets[rows, np.fromiter(itertools.chain.from_iterable(labels), dtype=np.int64)] = 1.0
-    return targets
 
 
 class ReaderClosed(RuntimeError):

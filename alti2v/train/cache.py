@@ -27,13 +27,21 @@ from pathlib import Path
 import keras
 import numpy as np
 import plyvel
-from tqdm import tqdm
 
-from alti2v.data.files import atomic_write_json
+from alti2v.data.files import atomic_write_json, read_json
 from alti2v.data.layout import DataDir
-from alti2v.data.records import SPLITS, contents_hash, read_meta, record_keys, unpack_record
+from alti2v.data.records import (
+    SPLITS,
+    contents_hash,
+    parse_record_key,
+    read_meta,
+    record_keys,
+    unpack_record,
+)
+from alti2v.data.vocabulary import multi_hot
 from alti2v.errors import PipelineError
-from alti2v.train.batches import PostBatches, multi_hot
+from alti2v.progress import SILENT, Progress
+from alti2v.train.batches import PostBatches
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +89,7 @@ class FeatureCache:
     """The cached features of both splits of one dataset, filled on first use."""
 
     def __init__(self, data: DataDir, db: plyvel.DB, model: keras.Model, freeze: int, preprocess):
+        self.data = data
         self.folder = data.features
         self.db = db
         self.preprocess = preprocess
@@ -98,12 +107,18 @@ class FeatureCache:
         return math.prod(self.shape) * np.dtype(FEATURE_DTYPE).itemsize
 
     def path(self, split: str) -> Path:
-        return self.folder / f"{split}.npy"
+        return self.data.features_array(split)
 
-    def prepare(self, quiet: bool = False) -> None:
+    def prepare(self, progress: Progress = SILENT) -> None:
         """Fill what is missing (all of it when the data or weights changed), then map it."""
-        meta_path = self.folder / "meta.json"
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        meta_path = self.data.features_meta
+        fix = f"delete {self.folder} to compute it again"
+        meta = read_json(meta_path, FeatureCacheError, fix, missing={})
+        filled = meta.get("filled")
+        if meta.get("fingerprint") == self.fingerprint and not (
+            isinstance(filled, dict) and all(type(filled.get(split)) is int for split in SPLITS)
+        ):
+            raise FeatureCacheError(f'{meta_path}: unreadable (no "filled" counts); {fix}')
         if meta.get("fingerprint") != self.fingerprint:
             if meta:
                 log.info("%s: dataset or frozen weights changed; computing it again", self.folder)
@@ -117,7 +132,7 @@ class FeatureCache:
         self._check_disk(meta)
         self.folder.mkdir(parents=True, exist_ok=True)
         for split in SPLITS:
-            self._fill(split, meta, meta_path, quiet)
+            self._fill(split, meta, meta_path, progress)
             self.arrays[split] = np.load(self.path(split), mmap_mode="r")
 
     def _check_disk(self, meta: dict) -> None:
@@ -134,7 +149,7 @@ class FeatureCache:
                 "are free; free some space or train without --cache-features"
             )
 
-    def _fill(self, split: str, meta: dict, meta_path: Path, quiet: bool) -> None:
+    def _fill(self, split: str, meta: dict, meta_path: Path, progress: Progress) -> None:
         keys, start = self.keys[split], meta["filled"][split]
         if start == len(keys) and self.path(split).is_file():
             return
@@ -148,17 +163,16 @@ class FeatureCache:
         num_tags = self.tail.output.shape[-1]  # the targets PostBatches makes go unused
         batches = PostBatches(self.db, keys[start:], FILL_BATCH_SIZE, num_tags, self.preprocess)
         last_record = time.monotonic()
-        with tqdm(
-            total=len(keys), initial=start, unit=" img", disable=quiet,
-            desc=f"caching {split} features",
-        ) as progress:  # fmt: skip
+        with progress(
+            total=len(keys), initial=start, unit=" img", desc=f"caching {split} features"
+        ) as bar:
             for index in range(len(batches)):
                 images, _ = batches[index]
                 row = start + index * FILL_BATCH_SIZE
                 array[row : row + len(images)] = keras.ops.convert_to_numpy(
                     self.head.predict_on_batch(images)
                 ).astype(FEATURE_DTYPE)
-                progress.update(len(images))
+                bar.update(len(images))
                 meta["filled"][split] = row + len(images)
                 if time.monotonic() - last_record > PROGRESS_SECONDS:
                     array.flush()  # rows on disk before the count that vouches for them
@@ -186,7 +200,7 @@ class FeatureBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         chosen = self.keys[index * self.batch_size : (index + 1) * self.batch_size]
-        split = chosen[0].split(b"/", 1)[0].decode()
+        split, _ = parse_record_key(chosen[0])
         rows = [self.cache.rows[key] for key in chosen]
         features = self.cache.arrays[split][rows].astype(np.float32)
         # Labels stay in LevelDB: reading a record costs microseconds next to a training step.

@@ -9,7 +9,6 @@ ones are removed only after the new one is in.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -17,16 +16,14 @@ from pathlib import Path
 
 import keras
 
-from alti2v.data.files import TEMPORARY_PREFIX, atomic_write_json, publish_folder
-from alti2v.data.layout import MODEL_FILE
+from alti2v.data.files import TEMPORARY_PREFIX, atomic_write_json, publish_folder, read_json
+from alti2v.data.layout import CheckpointFiles
 from alti2v.errors import PipelineError, one_line
 
 # Imported to register their classes with Keras: a checkpoint names its optimizer and loss.
 from alti2v.model import losses, optimizer  # noqa: F401
 
 log = logging.getLogger(__name__)
-
-STATE_FILE = "state.json"
 
 
 class CheckpointError(PipelineError):
@@ -59,8 +56,9 @@ def save_checkpoint(folder: Path, model: keras.Model, state: TrainState) -> Path
     final = folder / state.name
     state.seed_states = _seed_states(model)
     with publish_folder(final) as temporary:
-        model.save(temporary / MODEL_FILE)
-        atomic_write_json(temporary / STATE_FILE, asdict(state))
+        files = CheckpointFiles(temporary)
+        model.save(files.model)
+        atomic_write_json(files.state, asdict(state))
     for old in folder.iterdir():
         if old.name not in (final.name, state.best_checkpoint):
             shutil.rmtree(old, onerror=_report_cleanup_failure)
@@ -90,7 +88,7 @@ def _report_cleanup_failure(function, path: str, exc_info) -> None:
 
 def record_state(checkpoint: Path, state: TrainState) -> None:
     """Update the state of an existing checkpoint whose weights did not change."""
-    atomic_write_json(checkpoint / STATE_FILE, asdict(state))
+    atomic_write_json(CheckpointFiles(checkpoint).state, asdict(state))
 
 
 def latest_checkpoint(folder: Path) -> Path | None:
@@ -100,21 +98,22 @@ def latest_checkpoint(folder: Path) -> Path | None:
     complete = [
         path
         for path in folder.iterdir()
-        if not path.name.startswith(TEMPORARY_PREFIX) and (path / STATE_FILE).is_file()
+        if not path.name.startswith(TEMPORARY_PREFIX) and CheckpointFiles(path).state.is_file()
     ]
     return max(complete, key=lambda path: path.name, default=None)
 
 
 def load_state(checkpoint: Path) -> TrainState:
-    path = checkpoint / STATE_FILE
+    path = CheckpointFiles(checkpoint).state
+    fields = read_json(path, CheckpointError, _WAYS_OUT)
     try:
-        return TrainState(**json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError) as error:  # TypeError: fields missing or unknown
+        return TrainState(**fields)
+    except TypeError as error:  # fields missing or unknown
         raise CheckpointError(f"{path}: unreadable ({one_line(error)}); {_WAYS_OUT}") from None
 
 
 def load_checkpoint_model(checkpoint: Path, compile: bool = True) -> keras.Model:
-    path = checkpoint / MODEL_FILE
+    path = CheckpointFiles(checkpoint).model
     try:
         return keras.models.load_model(path, compile=compile)
     except Exception as error:  # Keras raises ValueError, OSError, zipfile errors, KeyError...

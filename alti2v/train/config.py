@@ -40,6 +40,20 @@ class TrainConfig:
     mixed_precision: bool = False
 
 
+def unsupported(config: TrainConfig, distributed: bool, process_count: int) -> str | None:
+    """Why --train cannot run these settings together, or None. The command line asks before
+    any work (and before it starts the cluster), train() again before --fresh deletes anything."""
+    if config.cache_features and distributed:
+        return "--cache-features and --distribute together are not supported"
+    if config.head_init == "linear-probe" and process_count > 1:
+        # Each process would fit its own probe; replicas that differ in the last bits diverge.
+        return (
+            "--head-init linear-probe and several processes together are not supported; "
+            "start with one process, or use --head-init zero"
+        )
+    return None
+
+
 # The recipe of checkpoints written before these settings existed: a resume keeps training them
 # as they started.
 SEED_RECIPE = {

@@ -10,7 +10,6 @@ import time
 
 import keras
 import numpy as np
-from tqdm import tqdm
 
 from alti2v.interrupt import StopOnCtrlC
 from alti2v.model.losses import LOSSES
@@ -29,11 +28,11 @@ log = logging.getLogger(__name__)
 
 class EpochTrainer:
     def __init__(
-        self, db, model, config: TrainConfig, num_tags, checkpoints, quiet, stop, cluster, cache,
+        self, db, model, config: TrainConfig, num_tags, checkpoints, progress, stop, cluster, cache,
         readers: int, drop_short_batch: bool,
     ):  # fmt: skip
         self.db, self.model, self.config = db, model, config
-        self.num_tags, self.checkpoints, self.quiet = num_tags, checkpoints, quiet
+        self.num_tags, self.checkpoints, self.progress = num_tags, checkpoints, progress
         self.stop, self.cluster, self.cache = stop, cluster, cache
         # With cached features, fit() and predictions run the tail, whose layers are the model's.
         self.trainee = cache.tail if cache else model
@@ -67,8 +66,8 @@ class EpochTrainer:
         if getattr(self.trainee, "optimizer", None) is None:
             # One optimizer for model and tail, so checkpoints hold its state.
             self.trainee.compile(optimizer=self.model.optimizer, loss=self.model.loss)
-        with tqdm(
-            total=steps_per_epoch, initial=state.step, unit="batch", disable=self.quiet,
+        with self.progress(
+            total=steps_per_epoch, initial=state.step, unit="batch",
             desc=f"epoch {state.epoch + 1}/{config.epochs}",
         ) as progress:  # fmt: skip
             while state.step < steps_per_epoch:
@@ -123,7 +122,7 @@ class EpochTrainer:
         # Padded to split over the devices; each process scores its share of every batch.
         batches = self.batches(self.cluster.padded(eval_keys, self.config.batch_size))
         scores, targets = [], []
-        for index in tqdm(range(len(batches)), desc="evaluating", unit="batch", disable=self.quiet):
+        for index in self.progress(range(len(batches)), desc="evaluating", unit="batch"):
             images, batch_targets = batches[index]
             scores.append(self.cluster.gather(self.trainee.predict_on_batch(images)))
             targets.append(self.cluster.gather(batch_targets))
@@ -152,7 +151,7 @@ def _compile(model: keras.Model, config: TrainConfig, steps_per_epoch: int) -> N
 class BatchWatch(keras.callbacks.Callback):
     """Feeds the progress bar and stops fit() when a mid-epoch checkpoint is due."""
 
-    def __init__(self, progress: tqdm, checkpoint_seconds: float, stop: StopOnCtrlC, cluster):
+    def __init__(self, progress, checkpoint_seconds: float, stop: StopOnCtrlC, cluster):
         super().__init__()
         self.progress = progress
         self.checkpoint_seconds = checkpoint_seconds

@@ -25,12 +25,13 @@ from alti2v import defaults
 from alti2v.data.files import atomic_write_text
 from alti2v.data.layout import DataDir
 from alti2v.data.records import contents_hash, open_db, read_meta, record_keys, sample_keys
-from alti2v.data.vocabulary import load_vocabulary, load_vocabulary_meta, vocabulary_hash
+from alti2v.data.vocabulary import built_with, load_vocabulary, load_vocabulary_meta
 from alti2v.interrupt import StopOnCtrlC
 from alti2v.model.device import accelerator_present
 from alti2v.model.network import build_model, set_output_prior, zero_output_kernel
 from alti2v.model.saved import export_model
-from alti2v.model.weights import with_vgg16_weights
+from alti2v.model.weights import check_weights, with_vgg16_weights
+from alti2v.progress import SILENT, Progress
 from alti2v.train.batches import PostBatches, RecordReader
 from alti2v.train.cache import FeatureCache
 from alti2v.train.checkpoints import (
@@ -41,7 +42,7 @@ from alti2v.train.checkpoints import (
     record_state,
     restore_seed_states,
 )
-from alti2v.train.config import SEED_RECIPE, TrainConfig, TrainError
+from alti2v.train.config import SEED_RECIPE, TrainConfig, TrainError, unsupported
 from alti2v.train.distribute import ONE_DEVICE, Cluster
 from alti2v.train.epoch import EpochTrainer
 from alti2v.train.probe import apply_head_probe, fit_head_probe
@@ -59,26 +60,29 @@ def train(
     data: DataDir,
     config: TrainConfig,
     fresh: bool = False,
-    quiet: bool = False,
+    progress: Progress = SILENT,
     given: frozenset[str] = frozenset(),
     cluster: Cluster = ONE_DEVICE,
     readers: int = defaults.READERS,
 ) -> Path | None:
     """Train (or resume) and export; return the exported model's folder (None but on process 0).
     `given` names the TrainConfig fields the user set explicitly: a resumed run says which of
-    them it ignores. `readers` threads prefetch the batches (0: one per core, at most 16)."""
+    them it ignores. `readers` threads prefetch the batches (0: one per core, at most 16).
+    Combinations it cannot run are refused first, before --fresh deletes anything."""
+    refusal = unsupported(config, cluster is not ONE_DEVICE, cluster.process_count)
+    if refusal:
+        raise TrainError(refusal)
     cluster.check_batch_size(config.batch_size)
     tags = load_vocabulary(data.vocab)
-    vocab_hash = vocabulary_hash(tags)
     # model.json carries each tag's category, so --pred and --eval need no data directory.
     categories = load_vocabulary_meta(data.vocab_meta).get("categories", {})
-    checkpoints = data.training / "checkpoints"
+    checkpoints = data.checkpoints
     # The reader closes the database once the prefetch threads are done with it.
     reader = RecordReader(open_db(data.db))
     try:
         db = reader.db
         meta = read_meta(db, data.db) or {}
-        if meta.get("vocab_hash") != vocab_hash:
+        if not built_with(meta, tags):
             raise TrainError(f"{data.db} was built with another vocabulary; run --build again")
         if not meta.get("complete", True):
             raise TrainError(f"{data.db}: its last --build did not finish; run --build again")
@@ -86,6 +90,11 @@ def train(
         train_keys, eval_keys = record_keys(db, "train"), record_keys(db, "eval")
         if not train_keys:
             raise TrainError(f"{data.db} has no training images; add posts and run --build")
+        if fresh or latest_checkpoint(checkpoints) is None:
+            # What a new run needs, refused before --fresh deletes anything.
+            check_weights(config.weights, TrainError)
+            if config.bias_init == "prior":
+                _tag_frequencies(data, tags)
         if fresh and checkpoints.exists():
             log.info("--fresh: removing the checkpoints in %s", checkpoints)
             # Every machine removes its own copy; a shared folder, whoever comes first.
@@ -99,11 +108,9 @@ def train(
         if config.head_init == "linear-probe" and not state.history and not state.step:
             # A new run: checkpoints come after a step (one saved at step 0, by a Ctrl-C before
             # the first batch, holds the same start, which this computes again to the bit).
-            _init_head_from_probe(model, reader, train_keys, config, len(tags), cluster, quiet)
+            _init_head_from_probe(model, reader, train_keys, config, len(tags), progress)
         cache = None
         if config.cache_features:
-            if cluster is not ONE_DEVICE:
-                raise TrainError("--cache-features and --distribute together are not supported")
             if config.augment != "none":
                 log.warning(
                     "--cache-features: trained without --augment %s (the cache holds the "
@@ -113,10 +120,10 @@ def train(
                 config = replace(config, augment="none")
                 state.config = asdict(config)
             cache = FeatureCache(data, db, model, config.freeze, config.preprocess)
-            cache.prepare(quiet)
+            cache.prepare(progress)
         with StopOnCtrlC("stopping after this batch, with a checkpoint") as stop:
             trainer = EpochTrainer(
-                reader, model, config, len(tags), checkpoints, quiet, stop, cluster, cache,
+                reader, model, config, len(tags), checkpoints, progress, stop, cluster, cache,
                 readers=readers or min(os.cpu_count() or 1, defaults.MAX_READERS),
                 drop_short_batch=accelerator_present(),
             )  # fmt: skip
@@ -131,9 +138,7 @@ def train(
                     )  # fmt: skip
                     break
                 trainer.run_epoch(state, train_keys, eval_keys)
-                cluster.on_first_process(
-                    _write_history, data.training / "history.csv", state.history
-                )
+                cluster.on_first_process(_write_history, data.history, state.history)
                 if cluster.any_process(stop.requested):  # a checkpoint holds all done so far
                     raise KeyboardInterrupt
     finally:
@@ -195,19 +200,13 @@ def _start_or_resume(
 
 
 def _init_head_from_probe(
-    model, reader, train_keys: list[bytes], config: TrainConfig, num_tags: int, cluster, quiet
+    model, reader, train_keys: list[bytes], config: TrainConfig, num_tags: int, progress
 ) -> None:
-    if cluster.process_count > 1:
-        # Each process would fit its own probe; replicas that differ in the last bits diverge.
-        raise TrainError(
-            "--head-init linear-probe and several processes together are not supported; "
-            "start with one process, or use --head-init zero"
-        )
-    keys = sample_keys(train_keys, defaults.BASELINE_MAX, config.seed)
+    keys = sample_keys(train_keys, defaults.PROBE_MAX, config.seed)
     log.info("--head-init linear-probe: fitting %d logistic regressions on %d posts",
              num_tags, len(keys))  # fmt: skip
     batches = PostBatches(reader, keys, PROBE_BATCH, num_tags, config.preprocess)
-    apply_head_probe(model, fit_head_probe(model, batches, quiet))
+    apply_head_probe(model, fit_head_probe(model, batches, progress))
 
 
 def _tag_frequencies(data: DataDir, tags: list[str]) -> np.ndarray:

@@ -3,7 +3,7 @@
 A randomly initialised head sends random gradients into the unfrozen VGG16 blocks while it
 learns; fitting a linear probe on the pretrained features first and fine-tuning from it keeps
 them (Kumar et al., 2022, "Fine-Tuning can Distort Pretrained Features and Underperform
-Out-of-Distribution"). The probe is approach 3's logistic regressions (`alti2v/baselines.py`),
+Out-of-Distribution"). The probe is approach 3's logistic regressions (`alti2v/model/linear.py`),
 fitted on the VGG16 output as the head sees it: standardised per channel, as BatchNormalization
 does, and averaged over the map's positions. The network stays the seed's; only its starting
 weights change:
@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
-from tqdm import tqdm
 
 from alti2v.model.linear import fit_regressions
-from alti2v.model.network import head_layers
+from alti2v.model.network import head_layers, log_odds
+from alti2v.progress import SILENT, Progress
 from alti2v.train.batches import PostBatches
 
 
@@ -38,12 +38,14 @@ class HeadProbe:
     bias: np.ndarray  # (tags,) logits
 
 
-def fit_head_probe(model: keras.Model, batches: PostBatches, quiet: bool = False) -> HeadProbe:
+def fit_head_probe(
+    model: keras.Model, batches: PostBatches, progress: Progress = SILENT
+) -> HeadProbe:
     """Fit the probe on `batches` (unaugmented training posts) through `model`'s VGG16."""
     norm, _, _ = head_layers(model)
     vgg_output = keras.Model(model.input, norm.input)
     outputs, targets = [], []
-    for index in tqdm(range(len(batches)), desc="linear probe", unit="batch", disable=quiet):
+    for index in progress(range(len(batches)), desc="linear probe", unit="batch"):
         images, batch_targets = batches[index]
         outputs.append(vgg_output.predict_on_batch(images))
         targets.append(batch_targets)
@@ -57,8 +59,7 @@ def fit_head_probe(model: keras.Model, batches: PostBatches, quiet: bool = False
     weights = regressions.coefficients / scale[:, None]
     bias = regressions.intercepts - (regressions.scaler.mean_ / scale) @ regressions.coefficients
     # A tag with one class among the posts has no regression: its frequency's log-odds.
-    frequency = np.clip(regressions.frequency, 1e-4, 1 - 1e-4)
-    bias = np.where(regressions.constant, np.log(frequency / (1 - frequency)), bias)
+    bias = np.where(regressions.constant, log_odds(regressions.frequency), bias)
     return HeadProbe(mean, variance, weights, bias)
 
 

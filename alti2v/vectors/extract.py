@@ -22,7 +22,8 @@ import keras
 import numpy as np
 
 from alti2v.data.files import atomic_write_bytes, atomic_write_text
-from alti2v.data.images import ImageError, to_model_input
+from alti2v.data.images import to_model_input
+from alti2v.data.skips import InputError
 from alti2v.model.network import head_layers
 from alti2v.model.saved import LoadedModel
 from alti2v.tag.inputs import InputImage
@@ -96,7 +97,7 @@ def vectors_of_files(
         good = [pixels for _, pixels in batch if isinstance(pixels, np.ndarray)]
         rows = iter(zip(*extractor(np.stack(good)), strict=True)) if good else iter([])
         for (_, pixels), path in zip(batch, given, strict=True):
-            if isinstance(pixels, ImageError):
+            if isinstance(pixels, InputError):
                 yield FileVector(path, error=str(pixels))
             else:
                 yield FileVector(path, *next(rows))

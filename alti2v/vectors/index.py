@@ -17,22 +17,22 @@ every SAVE_EVERY_POSTS added posts, so a long first run resumes where it stopped
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 from usearch.index import Index
 
 from alti2v import defaults
-from alti2v.data.files import atomic_write_json
-from alti2v.data.layout import DataDir
-from alti2v.data.records import SPLITS, open_db, unpack_record
+from alti2v.data.files import atomic_write_json, read_json
+from alti2v.data.layout import DataDir, IndexFiles
+from alti2v.data.records import SPLITS, open_db, parse_record_key, record_keys, unpack_record
 from alti2v.data.vocabulary import vocabulary_hash
-from alti2v.errors import PipelineError
+from alti2v.errors import PipelineError, one_line
 from alti2v.model.saved import LoadedModel
+from alti2v.progress import SILENT, Progress
+from alti2v.tag.select import ranked
 from alti2v.vectors.extract import VectorExtractor
 
 log = logging.getLogger(__name__)
@@ -85,14 +85,15 @@ class VectorIndex:
     @classmethod
     def load(cls, folder: Path) -> VectorIndex | None:
         """The saved index, or None when there is none."""
-        info_file = folder / "index.json"
-        if not info_file.is_file():
+        files = IndexFiles(folder)
+        fix = f"delete {folder} and run --index"
+        info = read_json(files.info, VectorIndexError, fix, missing=None)
+        if info is None:
             return None
         try:
-            info = json.loads(info_file.read_text(encoding="utf-8"))
-            graph = Index.restore(str(folder / info["graph"]))
-        except (OSError, ValueError, KeyError, RuntimeError) as error:
-            message = f"{folder}: damaged index ({error}); delete it and run --index"
+            graph = Index.restore(str(files.graph(info["graph"])))
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
+            message = f"{folder}: damaged index ({one_line(error)}); delete it and run --index"
             raise VectorIndexError(message) from None
         if graph is None:
             raise VectorIndexError(
@@ -143,32 +144,32 @@ class VectorIndex:
         """The graph under a new name, then index.json naming it, then the old graph goes."""
         self.folder.mkdir(parents=True, exist_ok=True)
         old = self._saved_graph_name()
-        name = f"graph-{self.next_key:012d}.usearch"
-        self.graph.save(str(self.folder / name))
+        files = IndexFiles(self.folder)
+        name = files.graph_name(self.next_key)
+        self.graph.save(str(files.graph(name)))
         atomic_write_json(
-            self.folder / "index.json",
+            files.info,
             {"identity": self.identity, "graph": name, "next_key": self.next_key,
              "num_posts": len(self.posts), "posts": self.posts},
         )  # fmt: skip
         if old and old != name:
-            (self.folder / old).unlink(missing_ok=True)
+            files.graph(old).unlink(missing_ok=True)
 
     def _saved_graph_name(self) -> str | None:
+        # The graph the index.json on disk names (None if it cannot tell): once the new one is
+        # named there, the old one goes.
         try:
-            return json.loads((self.folder / "index.json").read_text(encoding="utf-8"))["graph"]
-        except (OSError, ValueError, KeyError):
+            info = read_json(IndexFiles(self.folder).info, VectorIndexError, "", missing={})
+        except VectorIndexError:
             return None
-
-
-def index_folder(data: DataDir, layer: str) -> Path:
-    # One index per layer: trying another layer does not throw away the default one.
-    return data.index / layer
+        name = info.get("graph")
+        return name if isinstance(name, str) else None
 
 
 def open_index(data: DataDir, loaded: LoadedModel, layer: str) -> VectorIndex:
     """The index for queries with this model and layer; a clear error when there is none or
     another model made it."""
-    folder = index_folder(data, layer)
+    folder = data.index_files(layer).folder
     index = VectorIndex.load(folder)
     if index is None:
         raise VectorIndexError(f"{folder}: no index of layer {layer}; run --index first")
@@ -187,11 +188,11 @@ def update_index(
     loaded: LoadedModel,
     layer: str,
     batch_size: int = defaults.BATCH_SIZE,
-    quiet: bool = False,
+    progress: Progress = SILENT,
 ) -> dict:
     """Bring the index in step with the dataset; return counts of what changed."""
     identity = index_identity(loaded, layer)
-    folder = index_folder(data, layer)
+    folder = data.index_files(layer).folder
     index = VectorIndex.load(folder)
     rebuilt = index is not None and index.identity != identity
     if rebuilt:
@@ -202,9 +203,7 @@ def update_index(
     db = open_db(data.db)
     try:
         in_dataset = {
-            key.decode().split("/", 1)[1]: key
-            for split in SPLITS
-            for key in db.iterator(prefix=f"{split}/".encode(), include_value=False)
+            parse_record_key(key)[1]: key for split in SPLITS for key in record_keys(db, split)
         }
         extractor = VectorExtractor(loaded, layer)
         if index is None or rebuilt:
@@ -212,23 +211,23 @@ def update_index(
         gone = sorted(set(index.posts) - set(in_dataset))
         new = [post_id for post_id in in_dataset if post_id not in index.posts]
         index.remove(gone)
-        with tqdm(total=len(new), desc="indexing", unit=" img", disable=quiet) as progress:
+        with progress(total=len(new), desc="indexing", unit=" img") as bar:
             since_save = 0
             for start in range(0, len(new), batch_size):
                 chunk = new[start : start + batch_size]
                 records = [unpack_record(db.get(in_dataset[post_id])) for post_id in chunk]
                 vectors, probabilities = extractor(np.stack([pixels for pixels, _ in records]))
                 tags = [_stored_tags(row, loaded.tags) for row in probabilities]
-                splits = [in_dataset[post_id].decode().split("/", 1)[0] for post_id in chunk]
+                splits = [parse_record_key(in_dataset[post_id])[0] for post_id in chunk]
                 index.add(chunk, splits, vectors, tags)
-                progress.update(len(chunk))
+                bar.update(len(chunk))
                 since_save += len(chunk)
                 if since_save >= SAVE_EVERY_POSTS:
                     index.save()
                     since_save = 0
     finally:
         db.close()
-    if new or gone or rebuilt or not (folder / "index.json").is_file():
+    if new or gone or rebuilt or not IndexFiles(folder).info.is_file():
         index.save()
     return {
         "added": len(new),
@@ -243,5 +242,7 @@ def update_index(
 
 def _stored_tags(probabilities: np.ndarray, tags: list[str]) -> list[list]:
     # Kept with the post so that results show tags without a second forward pass.
-    order = np.argsort(-probabilities, kind="stable")[:INDEX_TAGS]
-    return [[tags[index], round(float(probabilities[index]), 4)] for index in order]
+    return [
+        [tags[index], round(float(probabilities[index]), 4)]
+        for index in ranked(probabilities, INDEX_TAGS)
+    ]
