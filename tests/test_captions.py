@@ -12,7 +12,7 @@ from alti2v.tag.captions import (
     caption_key,
     caption_path,
     caption_record_fields,
-    merge_tags,
+    is_tag_list,
     sidecar_path,
     split_caption,
     write_caption,
@@ -28,7 +28,7 @@ NEW = ["long_hair", "smile", "(solo:0.91)"]
         ("skip", "kept", "Long Hair, my_oc\n"),
         ("overwrite", "updated", "long_hair, smile, (solo:0.91)\n"),
         ("append", "updated", "Long Hair, my_oc, smile, (solo:0.91)\n"),
-        ("prepend", "updated", "long_hair, smile, (solo:0.91), my_oc\n"),
+        ("prepend", "updated", "smile, (solo:0.91), Long Hair, my_oc\n"),
     ],
 )
 def test_each_mode_on_an_existing_caption(tmp_path, mode, status, expected):
@@ -61,10 +61,41 @@ def test_a_caption_we_wrote_is_redone_from_the_users_tags(tmp_path):
     assert path.read_text() == "my_oc, smile, hand_edit, frown\n"
 
 
+@pytest.mark.parametrize(
+    ("existing", "mode", "expected"),
+    [
+        # A sentence stays as written, and every new tag comes after (or before) it.
+        ("A girl with long hair, smiling.\n", "append",
+         "A girl with long hair, smiling., long_hair, smile, (solo:0.91)\n"),
+        ("keep me", "append", "keep me, long_hair, smile, (solo:0.91)\n"),
+        # A comma list keeps its bytes and loses only the tags it has already, in any spelling.
+        ("Long Hair,  my_oc", "append", "Long Hair,  my_oc, smile, (solo:0.91)\n"),
+        ("solo, long hair\n", "append", "solo, long hair, smile\n"),
+        ("long_hair, solo, smile\n", "append", "long_hair, solo, smile\n"),
+        # A Danbooru line is text too: its spaces are not cut into tags.
+        ("1girl long_hair\n", "append", "1girl long_hair, long_hair, smile, (solo:0.91)\n"),
+        ("1girl long_hair\n", "prepend", "long_hair, smile, (solo:0.91), 1girl long_hair\n"),
+    ],
+)  # fmt: skip
+def test_append_and_prepend_leave_the_existing_caption_byte_for_byte(
+    tmp_path, existing, mode, expected
+):
+    caption = tmp_path / "a.txt"
+    caption.write_text(existing, encoding="utf-8")
+    write_caption(caption, NEW, CaptionSettings(mode=mode), None)
+    assert caption.read_text(encoding="utf-8") == expected
+
+
+def test_a_tag_list_is_short_comma_separated_parts():
+    assert is_tag_list("1girl, long hair, hair ribbon", ", ")
+    assert not is_tag_list("A girl, smiling, in a park.", ", ")
+    assert not is_tag_list("1girl long_hair", ", ")
+    assert not is_tag_list("she stands under the old tree, holding a red umbrella", ", ")
+
+
 def test_spellings_and_separators():
     assert caption_key("(Long Hair:0.87)") == caption_key("long_hair") == "long_hair"
     assert caption_key("\\(cosplay\\)") == caption_key("(cosplay)")
-    assert merge_tags(["a b", "c"], ["a_b", "D", "c"]) == ["a b", "c", "D"]
     assert split_caption("1girl long_hair solo\n", ", ") == ["1girl", "long_hair", "solo"]
     assert split_caption("a | b c", " | ") == ["a", "b c"]
 

@@ -243,6 +243,9 @@ def test_help_lists_every_flag_without_importing_tensorflow() -> None:
     for flag in EVERY_FLAG:
         assert re.search(rf"^\s+{flag}\b", result.stdout, re.MULTILINE), flag
     assert "(default: 4096)" in result.stdout  # --vocab-size
+    # --top-k caps the model's tags; tests/test_tagfilter.py pins the rating and trigger words
+    # that come on top of them.
+    assert "--always-first tags come in addition" in " ".join(result.stdout.split())
     imported = result.stderr  # -X importtime lists every module imported
     assert "PIL" in imported  # so the listing works
     for heavy in ("tensorflow", "keras", "plyvel"):

@@ -224,7 +224,7 @@ def test_duplicates_finds_planted_copies_and_nothing_else(alt_i2v, data_dir):
 def test_bad_queries_stop_with_one_line(alt_i2v, data_dir, trained):
     query = image_of(data_dir, "1")
     result = alt_i2v("--similar", query, "--data-dir", data_dir, expect=None)
-    assert result.returncode >= 2, result.stderr  # a stopped run, not a partial one
+    assert result.returncode == 3, result.stderr  # EXIT_FAILED: a stopped run, not a partial one
     assert result.stderr.strip().splitlines()[-1] == (
         f"alt_i2v.py: error: {data_dir / 'index' / 'logits'}: no index of layer logits; "
         "run --index first"
@@ -233,7 +233,7 @@ def test_bad_queries_stop_with_one_line(alt_i2v, data_dir, trained):
     model = next((data_dir / "models").iterdir())
     model.rename(model.with_name(model.name + "-retrained"))  # now the newest is another model
     result = alt_i2v("--similar", query, "--data-dir", data_dir, expect=None)
-    assert result.returncode >= 2
+    assert result.returncode == 3
     last = result.stderr.strip().splitlines()[-1]
     assert f"made by model {model.name}, layer logits, not model {model.name}-retrained" in last
     assert last.endswith("run --index to rebuild it") and "Traceback" not in result.stderr

@@ -94,7 +94,8 @@ def add_flags(parser: argparse.ArgumentParser, flags: FlagModes) -> None:
         "--max-tags",
         type=int,
         default=defaults.TOP_K,
-        help="at most this many tags per image, after every filter; 0 for all",
+        help="at most this many of the model's tags per image, after every filter; 0 for all "
+        "(the --rating first|last tag and the --always-first tags come in addition)",
     )
 
     tags = flags.group(parser, "--pred: tag lists, for every format", MODES)
@@ -168,8 +169,8 @@ def add_flags(parser: argparse.ArgumentParser, flags: FlagModes) -> None:
         "--caption-mode",
         choices=CAPTION_MODES,
         default=defaults.CAPTION_MODE,
-        help="an existing caption: skip it, overwrite it, or append/prepend the new tags "
-        "(each tag once, in either spelling)",
+        help="an existing caption: skip it, overwrite it, or keep it as it is and append/prepend "
+        "the new tags (a comma-separated tag list gets only the tags it lacks)",
     )
     output.add_argument(
         "--output-dir",

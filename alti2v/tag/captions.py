@@ -91,11 +91,39 @@ def write_caption(
         base = record.get("caption_base")  # the caption is ours: start again from theirs
     if settings.mode == "skip" and base is not None:
         return "kept", base
+    text = settings.separator.join(tags)
     if settings.mode in ("append", "prepend") and base is not None:
-        old = split_caption(base, settings.separator)
-        tags = merge_tags(old, tags) if settings.mode == "append" else merge_tags(tags, old)
-    atomic_write_text(path, settings.separator.join(tags) + "\n")
+        text = _joined(base, tags, settings)
+    atomic_write_text(path, text + "\n")
     return ("written" if current is None else "updated"), base
+
+
+def _joined(base: str, tags: list[str], settings: CaptionSettings) -> str:
+    """The user's caption exactly as it was (less its line break), with the new tags after it
+    (append) or before it (prepend). Only a comma-separated tag list loses the tags it already
+    has: a sentence or a space-separated line is text whose words are not tags to compare."""
+    existing = base.rstrip("\r\n")
+    if is_tag_list(existing, settings.separator):
+        have = {caption_key(tag) for tag in split_caption(existing, settings.separator)}
+        tags = [tag for tag in tags if caption_key(tag) not in have]
+    if not existing or not tags:
+        return existing or settings.separator.join(tags)
+    new = settings.separator.join(tags)
+    parts = (existing, new) if settings.mode == "append" else (new, existing)
+    return settings.separator.join(parts)
+
+
+# A part of a caption longer than this is prose, not a tag ("1girl", "long hair", "hair ribbon").
+MAX_TAG_WORDS = 4
+
+
+def is_tag_list(text: str, separator: str) -> bool:
+    """Whether `text` is a list of tags cut by the separator's mark: "1girl, long hair, solo", and
+    not a sentence ("A girl, smiling, in a park.") or a Danbooru line ("1girl long_hair")."""
+    cut = separator.strip()
+    if not cut or cut not in text or text.rstrip().endswith((".", "!", "?")):
+        return False
+    return all(len(part.split()) <= MAX_TAG_WORDS for part in text.split(cut))
 
 
 def caption_record_fields(path: Path, base: str | None) -> dict:
@@ -112,17 +140,6 @@ def split_caption(text: str, separator: str) -> list[str]:
     cut = separator.strip()
     parts = text.split(cut) if cut and cut in text else text.split()
     return [part.strip() for part in parts if part.strip()]
-
-
-def merge_tags(first: list[str], second: list[str]) -> list[str]:
-    """`first` then the tags of `second` not already there, compared in any spelling."""
-    merged, seen = [], set()
-    for tag in first + second:
-        key = caption_key(tag)
-        if key not in seen:
-            seen.add(key)
-            merged.append(tag)
-    return merged
 
 
 def caption_key(tag: str) -> str:
