@@ -1,4 +1,5 @@
 # Two commands do everything on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 SHARED_WEIGHTS := ../shared/weights/vgg16_imagenet_notop.weights.h5
@@ -7,23 +8,48 @@ SHARED_WEIGHTS := ../shared/weights/vgg16_imagenet_notop.weights.h5
 DEMO_WEIGHTS := $(if $(wildcard $(SHARED_WEIGHTS)),$(SHARED_WEIGHTS),imagenet)
 DEMO_DIR := data/demo
 
-.PHONY: install gpu-venv test lint demo bench clean
+.PHONY: install gpu-venv lock check-wheels test lint demo bench clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
-	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+# Versions come from constraints.txt, the set CI passed with (`make lock` renews it); the lower
+# bounds stay in requirements.txt for installing into an environment of one's own.
+$(VENV)/.installed: requirements.txt constraints.txt
+	@$(PYTHON) tools/check_python.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
 	touch $@
 
 # A second venv for NVIDIA GPUs: Keras on JAX with CUDA 12 (KERAS_BACKEND=jax), no TensorFlow.
 GPU_VENV := .venv-gpu
 gpu-venv: $(GPU_VENV)/.installed
 
-$(GPU_VENV)/.installed: requirements-gpu.txt
-	python3 -m venv $(GPU_VENV)
-	$(GPU_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-gpu.txt
+$(GPU_VENV)/.installed: requirements-gpu.txt constraints.txt
+	@$(PYTHON) tools/check_python.py
+	$(PYTHON) -m venv $(GPU_VENV)
+	$(GPU_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-gpu.txt \
+		-c constraints.txt
 	touch $@
+
+# Renew constraints.txt: today's newest releases within requirements.txt, for every platform
+# and Python 3.11 on (uv resolves for all of them at once); then run `make test` and commit.
+lock: install
+	$(PY) -m pip install --quiet --disable-pip-version-check uv
+	$(VENV)/bin/uv pip compile requirements.txt --universal --python-version 3.11 \
+		--upgrade --quiet -o constraints.txt
+
+# Whether requirements.txt installs from wheels alone (no compiler) where people run it.
+WHEEL_TARGETS := 3.11:x86_64-manylinux_2_28 3.12:x86_64-manylinux_2_28 \
+	3.13:x86_64-manylinux_2_28 3.12:aarch64-manylinux_2_28 3.13:aarch64-manylinux_2_28 \
+	3.12:aarch64-apple-darwin 3.13:aarch64-apple-darwin 3.13:x86_64-pc-windows-msvc
+check-wheels: install
+	$(PY) -m pip install --quiet --disable-pip-version-check uv
+	@for target in $(WHEEL_TARGETS); do \
+		python=$${target%%:*}; platform=$${target#*:}; \
+		$(VENV)/bin/uv pip compile requirements.txt --python-version $$python \
+			--python-platform $$platform --only-binary :all: --quiet -o /dev/null \
+			&& echo "wheels only: Python $$python on $$platform: resolves" || exit 1; \
+	done
 
 lint: install
 	$(PY) -m ruff check .

@@ -37,14 +37,13 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
-import plyvel
 from PIL import Image
 
 from alti2v.data.build import BuildSettings, build_dataset
 from alti2v.data.images import RESIZE_FILTERS
 from alti2v.data.layout import DataDir
 from alti2v.data.posts import iter_posts
-from alti2v.data.records import pack_record, record_key
+from alti2v.data.records import open_db, pack_record, record_key
 from alti2v.data.vocabulary import build_vocabulary, load_vocabulary
 from bench.common import child_result, markdown_header, write_measured
 from bench.images import DANBOORU_CACHE, MAX_JPEG_BYTES, MIN_JPEG_BYTES, danbooru_posts
@@ -53,7 +52,7 @@ from bench.images import DANBOORU_CACHE, MAX_JPEG_BYTES, MIN_JPEG_BYTES, danboor
 def naive_build(data: DataDir) -> None:
     """The baseline: every post decoded in full and written on its own, in one process."""
     index = {tag: position for position, tag in enumerate(load_vocabulary(data.vocab))}
-    db = plyvel.DB(str(data.db), create_if_missing=True)  # LevelDB's default options
+    db = open_db(data.db, create=True)  # LevelDB's default options
     try:
         for post in iter_posts(data.imgs):
             labels = [index[tag] for tag in post.tags() if tag in index]

@@ -54,10 +54,10 @@ def train_run(source: DataDir, folder: Path, cache_features: bool, args) -> dict
 
 def read_speeds(data: DataDir, rounds: int) -> dict:
     """Random batches of cached features: memory-mapped .npy vs LevelDB values, images/s."""
-    import plyvel
+    from alti2v.data.records import open_db
 
     array = np.load(data.features / "train.npy", mmap_mode="r")
-    store = plyvel.DB(str(data.root / "features.ldb"), create_if_missing=True)
+    store = open_db(data.root / "features.ldb", create=True)
     with store.write_batch() as batch:
         for row in range(len(array)):
             batch.put(f"features/{row:08d}".encode(), np.ascontiguousarray(array[row]).tobytes())

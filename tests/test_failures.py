@@ -7,9 +7,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import plyvel
 import pytest
 
+from alti2v.data.records import open_db
 from alti2v.errors import EXIT_CODES_HELP
 
 pytestmark = pytest.mark.slow
@@ -115,7 +115,7 @@ def test_damaged_exported_model(trained, copy, alt_i2v, name) -> None:
 
 
 def test_damaged_meta_record(trained, copy, alt_i2v) -> None:
-    db = plyvel.DB(str(copy / "dataset.ldb"))
+    db = open_db(copy / "dataset.ldb")
     db.put(b"meta", b"{not json")
     db.close()
     result = alt_i2v("--train", "--epochs", 3, *trained.train_flags, "--data-dir", copy, expect=3)

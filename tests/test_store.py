@@ -597,3 +597,23 @@ def test_the_reader_closes_the_database_after_the_reads_in_flight() -> None:
     assert answers == [b"value"] and database.closed
     with pytest.raises(ReaderClosed):
         reader.get(b"train/2")  # a prefetch thread left behind by Keras gets an error, not a crash
+
+
+def test_the_leveldb_binding_is_the_one_requirements_txt_installs(tmp_path: Path) -> None:
+    # requirements.txt asks for plyvel before Python 3.12 and plyvel-next from 3.12 on (where
+    # plyvel has no wheel); records.py must use the one that is there, and both speak one API.
+    import sys
+
+    from alti2v.data import records
+
+    expected = "plyvel_next" if sys.version_info >= (3, 12) else "plyvel"
+    assert records.plyvel.__name__ == expected
+    db = open_db(tmp_path / "db", create=True)
+    db.put(b"train/1", b"value")
+    assert db.get(b"train/1") == b"value"
+    assert [key for key, _ in db.iterator(prefix=b"train/")] == [b"train/1"]
+    db.close()
+    with pytest.raises(StoreError, match="in use by another"):
+        held = open_db(tmp_path / "db")
+        open_db(tmp_path / "db")
+    held.close()

@@ -9,13 +9,13 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import plyvel
 import pytest
 from PIL import Image
 
 import synthetic
 from alti2v import defaults
 from alti2v.data.posts import find_image
+from alti2v.data.records import open_db
 from alti2v.tag.sheet import LINE_HEIGHT, PADDING, TITLE_HEIGHT
 from alti2v.vectors.extract import LAYERS, FileVector, binary_codes, normalise, write_vectors
 from alti2v.vectors.index import VectorIndex
@@ -182,7 +182,7 @@ def test_index_follows_posts_added_to_and_removed_from_the_dataset(alt_i2v, data
     shutil.copy(image_of(data_dir, "4"), removed_image)
     # --build never deletes records, so a post leaves the dataset as when the LevelDB is
     # rebuilt without its files: the files go, and so does its record.
-    db = plyvel.DB(str(data_dir / "dataset.ldb"))
+    db = open_db(data_dir / "dataset.ldb")
     for post_id in gone:
         for path in (data_dir / "imgs").glob(f"{post_id}.*"):
             path.unlink()

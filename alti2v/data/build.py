@@ -31,13 +31,13 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
-import plyvel
 
 from alti2v import defaults
 from alti2v.data.images import load_image_or_error
 from alti2v.data.layout import DataDir, PostFiles
 from alti2v.data.posts import Post, iter_posts
 from alti2v.data.records import (
+    DB,
     DIGEST_PREFIX,
     FORMAT,
     META_KEY,
@@ -218,7 +218,7 @@ def _check(
     return to_pack
 
 
-def _remove_vanished(db: plyvel.DB, imgs: Path, counts: _Counts) -> None:
+def _remove_vanished(db: DB, imgs: Path, counts: _Counts) -> None:
     """Remove the records of posts whose .txt is gone from imgs/. Posts still there were
     checked, and removed if they no longer qualify; this pass holds nothing per post, where a
     set of the ids seen would grow with imgs/."""
@@ -293,7 +293,7 @@ class _Batches:
     """LevelDB write batches of WRITE_BATCH_POSTS posts each; the last one is written when the
     block ends, on Ctrl-C too, so what was decoded is kept."""
 
-    def __init__(self, db: plyvel.DB):
+    def __init__(self, db: DB):
         self.db = db
         self.batch = db.write_batch()
         self.posts = 0

@@ -14,7 +14,11 @@ from pathlib import Path
 import msgpack
 import msgpack_numpy
 import numpy as np
-import plyvel
+
+try:  # plyvel-next where plyvel has no wheel (Python 3.12 on, macOS, Windows): the same API
+    import plyvel_next as plyvel
+except ModuleNotFoundError:
+    import plyvel
 
 from alti2v.data.files import json_object
 from alti2v.errors import PipelineError
@@ -69,7 +73,11 @@ def unpack_record(value: bytes) -> tuple[np.ndarray, list[int]]:
     return record["image"], record["labels"]
 
 
-def open_db(path: Path, create: bool = False) -> plyvel.DB:
+DB = plyvel.DB  # the one place that names the LevelDB binding; everything else imports it here
+
+
+def open_db(path: Path, create: bool = False) -> DB:
+    """The LevelDB at `path` (made when `create`), or a one-line StoreError saying what to do."""
     if not create and not path.is_dir():
         raise StoreError(f"{path}: no dataset; run --build first")
     try:
@@ -83,7 +91,7 @@ def open_db(path: Path, create: bool = False) -> plyvel.DB:
         raise StoreError(f"{path}: damaged database ({error}); delete it and run --build") from None
 
 
-def read_meta(db: plyvel.DB, path: Path) -> dict | None:
+def read_meta(db: DB, path: Path) -> dict | None:
     """The database's `meta` record (None in a new database); `path` names it in errors."""
     value = db.get(META_KEY)
     if value is None:
@@ -94,7 +102,7 @@ def read_meta(db: plyvel.DB, path: Path) -> dict | None:
         raise StoreError(f"{path}: damaged meta record; delete {path} and run --build") from None
 
 
-def count_records(db: plyvel.DB) -> dict[str, int]:
+def count_records(db: DB) -> dict[str, int]:
     # From the digests, written in the same atomic batch as their records: a key-only pass
     # over the records still reads every block of pixels (LevelDB keeps keys beside values).
     splits = Counter(
@@ -104,12 +112,12 @@ def count_records(db: plyvel.DB) -> dict[str, int]:
     return {split: splits[split] for split in SPLITS}
 
 
-def record_keys(db: plyvel.DB, split: str) -> list[bytes]:
+def record_keys(db: DB, split: str) -> list[bytes]:
     """The keys of one split, in key order (deterministic; shuffling is the reader's job)."""
     return list(db.iterator(prefix=record_key(split, ""), include_value=False))
 
 
-def contents_hash(db: plyvel.DB) -> str:
+def contents_hash(db: DB) -> str:
     """A hash of every record's content digest: changes when any post is packed anew."""
     digest = hashlib.sha256()
     for key, value in db.iterator(prefix=DIGEST_PREFIX):

@@ -16,10 +16,9 @@ from collections.abc import Callable
 
 import keras
 import numpy as np
-import plyvel
 
 from alti2v.data.images import to_model_input
-from alti2v.data.records import unpack_record
+from alti2v.data.records import DB, unpack_record
 from alti2v.data.vocabulary import multi_hot
 from alti2v.train.augment import Augmenter
 
@@ -37,7 +36,7 @@ class RecordReader:
     """The database as the prefetch threads see it: `get` like plyvel's, and a `close` that
     waits for the reads in flight before it closes the database, so none reads freed memory."""
 
-    def __init__(self, db: plyvel.DB):
+    def __init__(self, db: DB):
         self.db = db
         self._readers = 0
         self._closed = False
@@ -68,7 +67,7 @@ class PostBatches(keras.utils.PyDataset):
 
     def __init__(
         self,
-        db: plyvel.DB | RecordReader,
+        db: DB | RecordReader,
         keys: list[bytes],
         batch_size: int,
         num_tags: int,

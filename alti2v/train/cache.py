@@ -26,11 +26,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import plyvel
 
 from alti2v.data.files import atomic_write_json, read_json
 from alti2v.data.layout import DataDir
 from alti2v.data.records import (
+    DB,
     SPLITS,
     contents_hash,
     parse_record_key,
@@ -88,7 +88,7 @@ def fingerprint(db_meta: dict, keys: dict[str, list[bytes]], head: keras.Model, 
 class FeatureCache:
     """The cached features of both splits of one dataset, filled on first use."""
 
-    def __init__(self, data: DataDir, db: plyvel.DB, model: keras.Model, freeze: int, preprocess):
+    def __init__(self, data: DataDir, db: DB, model: keras.Model, freeze: int, preprocess):
         self.data = data
         self.folder = data.features
         self.db = db
