@@ -46,6 +46,10 @@ MAX_READERS = 16  # more threads contend for the GIL without reading any faster
 TOP_K = 30  # tags printed per image (the original's); 0 prints all
 THRESHOLD = 0.0  # tags below this probability are not printed (rule "constant")
 THRESHOLD_RULE = "constant"  # see alti2v/tag/thresholds.py; the fitted rules need --eval's file
+# --precision: "auto" picks bfloat16 on a GPU and on a CPU with fast bfloat16 units
+# (alti2v.model.precision), else float32.
+PRECISIONS = ("auto", "float32", "bfloat16")
+PRECISION = "auto"
 TTA = "flip"  # test-time augmentation at --pred and --eval: "flip" (2 passes) or "none"
 DECODE_WORKERS = 0  # image-decoding threads feeding --pred; 0 means one per CPU core
 FORMAT = "text"  # --pred output: text (the original's lines), json, csv, caption, sidecar

@@ -47,7 +47,8 @@ def timeline(data: DataDir, batch_size: int, label: str) -> str:
     EVENTS.clear()
     started = time.perf_counter()
     run_cli("--train", "--data-dir", str(data.root), "--fresh", "--quiet", "--epochs", "2",
-            "--batch-size", str(batch_size), "--weights", "none", "--mixed-precision")  # fmt: skip
+            "--batch-size", str(batch_size), "--weights", "none",
+            "--precision", "bfloat16")  # fmt: skip
     steps = [event for event in EVENTS if event[0] == "step"]
     second_epoch = steps[max(i for i, event in enumerate(steps) if event[1] == 0) :]
     origin = second_epoch[0][3]

@@ -1,7 +1,7 @@
 """Training throughput and model FLOPs utilisation (MFU), float32 against bfloat16, and whether
 the LevelDB input pipeline keeps up (images/s of reading alone against training).
 
-The pipeline is --train's: flip augmentation and `--readers` threads.
+The pipeline is --train's: flip augmentation and `--train-readers` threads.
 
 Run by bench/gpu.sh on a GPU machine (KERAS_BACKEND=jax), or anywhere with --cpu-smoke. MFU is
 the model's training FLOPs (bench/flops.py) times images/s, over the device's peak: the peak this
@@ -24,8 +24,9 @@ import numpy as np
 
 from alti2v.data.layout import DataDir
 from alti2v.data.records import open_db, record_keys
-from alti2v.model.device import MIXED_POLICY, describe_device
+from alti2v.model.device import describe_device
 from alti2v.model.network import build_model
+from alti2v.model.precision import POLICIES
 from alti2v.train.augment import Augmenter
 from alti2v.train.batches import PostBatches
 from bench.common import compile_as_train, describe_machine, timed, timings
@@ -35,7 +36,6 @@ NUM_TAGS = 4096  # the original's vocabulary: the last layer's size matters for 
 # Vendor dense peaks, FLOP/s, by JAX device_kind ("float32" is TF32 tensor cores, which XLA uses
 # for float32 matmuls and convolutions on this GPU by default).
 VENDOR_PEAKS = {"NVIDIA H100 80GB HBM3": {"float32": 494.7e12, "bfloat16": 989.4e12}}
-POLICIES = {"float32": "float32", "bfloat16": MIXED_POLICY}
 
 
 def matmul_peak(dtype: str, size: int, times: int) -> float:
@@ -106,7 +106,10 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=40, help="timed training steps per repeat")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
-        "--readers", type=int, default=16, help="reader threads, alone and in fit() (as --readers)"
+        "--readers",
+        type=int,
+        default=16,
+        help="reader threads, alone and in fit() (as --train-readers)",
     )
     parser.add_argument("--matmul-size", type=int, default=8192)
     args = parser.parse_args()

@@ -111,7 +111,7 @@ def main() -> int:
     parser.add_argument("--gpus-per-machine", type=int, default=8)
     parser.add_argument("--cores-per-machine", type=int, default=16, help="for decode and reads")
     parser.add_argument(
-        "--reader-threads", type=int, default=16, help="--readers (its default on 16 cores)"
+        "--reader-threads", type=int, default=16, help="--train-readers (its default on 16 cores)"
     )
     parser.add_argument(
         "--input-images-per-second", type=float, default=8_000.0,

@@ -133,6 +133,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory, alt_i2v: CliRunner) -> Tra
     synthetic.generate(data_dir / "imgs", POST_COUNT, seed=POST_SEED)
     common = ("--data-dir", data_dir)
     maeshori = alt_i2v("--maeshori", "--vocab-size", VOCAB_SIZE, *common)
-    build = alt_i2v("--build", "--workers", 1, *common)
+    build = alt_i2v("--build", "--build-workers", 1, *common)
     train = alt_i2v("--train", "--epochs", EPOCHS, *TRAIN_FLAGS, *common)
     return TrainedData(data_dir, maeshori, build, train)

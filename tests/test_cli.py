@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
+import os
 import re
 import subprocess
 import sys
@@ -213,43 +215,142 @@ def test_all_modes_in_one_command_run_in_order(tmp_path: Path, alt_i2v) -> None:
 
 # --- help and errors ----------------------------------------------------------------------
 
-EVERY_FLAG = (
-    "--maeshori", "--build", "--train", "--pred", "--data-dir", "--quiet",
-    "--vocab-size", "--min-count", "--filter",
-    "--resize", "--image-size", "--eval-fraction", "--workers",
-    "--epochs", "--batch-size", "--learning-rate", "--warmup-epochs", "--schedule", "--freeze",
-    "--weights", "--preprocess", "--seed", "--checkpoint-minutes", "--fresh",
-    "--model", "--recursive", "--decode-workers",
-    "--threshold", "--threshold-rule", "--general-threshold", "--character-threshold",
-    "--top-k", "--spaces", "--escape-parens", "--exclude", "--exclude-file", "--include-only",
-    "--replace", "--replace-file", "--sort", "--rating", "--character-first", "--always-first",
-    "--format", "--json", "--with-probs", "--caption-ext", "--caption-separator",
-    "--caption-mode", "--output-dir", "--skip-unchanged", "--sheet",
-    "--vec", "--index", "--similar", "--duplicates", "--layer", "--vec-out", "--binary", "--top",
-    "--duplicate-threshold", "--distribute", "--coordinator", "--num-processes", "--process-id",
-    "--eval", "--eval-dir", "--baseline-max", "--bootstrap",
-)  # fmt: skip
 
-
-def test_help_lists_every_flag_without_importing_tensorflow() -> None:
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", str(PROJECT_ROOT / "alt_i2v.py"), "--help"],
+def help_text(*flags: str, script: str = "alt_i2v.py") -> subprocess.CompletedProcess:
+    """`script`'s help on an 80-column terminal, importing modules under -X importtime."""
+    return subprocess.run(
+        [sys.executable, "-X", "importtime", str(PROJECT_ROOT / script), *flags],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=PROJECT_ROOT,
+        env={**os.environ, "COLUMNS": "80"},
+        check=True,
     )
-    assert result.returncode == 0, result.stderr
-    for flag in EVERY_FLAG:
-        assert re.search(rf"^\s+{flag}\b", result.stdout, re.MULTILINE), flag
-    assert "(default: 4096)" in result.stdout  # --vocab-size
-    # --top-k caps the model's tags; tests/test_tagfilter.py pins the rating and trigger words
-    # that come on top of them.
-    assert "--always-first tags come in addition" in " ".join(result.stdout.split())
+
+
+def help_sections(text: str) -> dict[str, list[str]]:
+    """Each section's title, and the entries under it: a flag's lines joined into one."""
+    sections: dict[str, list[str]] = {}
+    entries: list[str] = []
+    for line in text.splitlines():
+        if line and not line.startswith(" "):
+            entries = sections.setdefault(line.rstrip(":"), [])
+        elif line.startswith("  ") and line[2] != " ":
+            entries.append(line.strip())  # a flag, or a section's own text
+        elif line.strip() and entries:
+            entries[-1] += " " + line.strip()
+    return sections
+
+
+def visible_flags(parser) -> dict[str, list[str]]:
+    """The parser's shown actions by destination: their spellings."""
+    return {
+        action.dest: action.option_strings
+        for action in parser._actions
+        if action.option_strings and action.help != argparse.SUPPRESS
+    }
+
+
+def test_help_fits_a_screen_and_names_every_mode_without_importing_tensorflow() -> None:
+    result = help_text("--help")
+    lines = result.stdout.splitlines()
+    assert len(lines) <= 60, len(lines)
+    assert max(map(len, lines)) <= 80
+    modes = help_sections(result.stdout)["modes (combine freely; they run in this order)"]
+    assert [entry.split()[0].rstrip(",") for entry in modes] == [
+        "--maeshori", "--build", "--train", "--eval", "--pred", "--vec", "--index", "--similar",
+        "--duplicates",
+    ]  # fmt: skip
+    assert "--help-all lists every flag" in result.stdout
+    assert "--caption-mode" not in result.stdout  # only the most used flags
     imported = result.stderr  # -X importtime lists every module imported
-    assert "PIL" in imported  # so the listing works
+    assert "alti2v.cli" in imported  # so the listing works
     for heavy in ("tensorflow", "keras", "plyvel"):
         assert heavy not in imported, heavy
+
+
+def test_help_all_lists_every_flag_under_each_mode_it_serves_with_its_default_once() -> None:
+    from alti2v.cli.common import FlagModes
+    from alti2v.cli.main import build_parser
+
+    flags = FlagModes()
+    shown = visible_flags(build_parser(flags))
+    sections = help_sections(help_text("--help-all").stdout)
+    entries = [entry for listed in sections.values() for entry in listed]
+    for spellings in shown.values():
+        assert any(entry.startswith(spellings[0]) for entry in entries), spellings
+    for dest, modes in flags.modes.items():
+        for mode in set(modes) - {"distribute"}:  # a switch of --train, not a mode
+            under_mode = [
+                entry
+                for title, listed in sections.items()
+                if f"--{mode}" in re.split(r"[:(]", title)[0].replace(",", " ").split()
+                for entry in listed
+            ]
+            flag = flags.flag_names[dest]
+            assert any(entry.startswith(flag + " ") or entry == flag for entry in under_mode), (
+                f"{flag} not listed under --{mode}"
+            )
+    for entry in entries:
+        assert entry.count("(default") <= 1, entry
+    (separator,) = [entry for entry in entries if entry.startswith("--caption-separator")]
+    assert separator.endswith("(default: ', ')")
+    (vocab_size,) = [entry for entry in entries if entry.startswith("--vocab-size")]
+    assert vocab_size.endswith("(default: 4096)")
+    # --top-k caps the model's tags; tests/test_tagfilter.py pins the rating and trigger words
+    # that come on top of them.
+    (top_k,) = [entry for entry in entries if entry.startswith("--top-k")]
+    assert "the --always-first tags come on top" in top_k
+
+
+OLD_SPELLINGS = (
+    (("--similar", "q.png", "--top", "3"), "neighbours", 3),
+    (("--build", "--workers", "2"), "build_workers", 2),
+    (("--pred", "q.png", "--decode-workers", "2"), "pred_workers", 2),
+    (("--train", "--readers", "2"), "train_readers", 2),
+    (("--pred", "q.png", "--max-tags", "2"), "top_k", 2),
+    (("--vocab",), "maeshori", True),
+    (("--train", "--mixed-precision"), "precision", "bfloat16"),
+)
+
+
+@pytest.mark.parametrize(("argv", "dest", "value"), OLD_SPELLINGS)
+def test_old_flag_names_still_work_and_help_leaves_them_out(argv, dest, value) -> None:
+    from alti2v.cli.main import parse_args
+
+    args, given = parse_args(list(argv))
+    assert getattr(args, dest) == value
+    assert dest in given
+    old = argv[-2] if argv[-1].isdigit() else argv[-1]
+    if old != "--vocab":  # an alias shown beside --maeshori, the original's name
+        assert not re.search(rf"{old}(?![\w-])", help_text("--help-all").stdout), old
+
+
+def test_an_old_spelling_given_to_the_wrong_mode_is_refused_by_its_new_name(alt_i2v, tmp_path):
+    result = alt_i2v("--pred", "q.png", "--top", 3, "--data-dir", tmp_path, expect=2)
+    assert error_lines(result.stderr)[-1].endswith(
+        "--neighbours: only for --similar; add --similar or leave it out"
+    )
+
+
+def test_the_scrapers_help_groups_its_flags() -> None:
+    from alti2v.cli.scrape import build_parser
+
+    sections = help_sections(help_text("--help", script="danbooru_datasetgenerator.py").stdout)
+    grouped = {
+        "what to fetch": {"--mode", "--tags", "--limit", "--base-url", "--variant",
+                          "--include-deleted", "--rating-scheme", "--start-id", "--src",
+                          "--allow-host"},
+        "manners towards the site": {"--rate", "--timeout", "--retries", "--backoff",
+                                     "--max-wait", "--failed-attempts"},
+        "where to write, what to print": {"--data-dir", "--json", "--quiet"},
+    }  # fmt: skip
+    for title, flags in grouped.items():
+        assert {entry.split()[0] for entry in sections[title]} == flags, title
+    every_flag = {spellings[0] for spellings in visible_flags(build_parser()).values()}
+    assert every_flag - set().union(*grouped.values()) == {"-h"}
+    assert "DANBOORU_LOGIN and DANBOORU_API_KEY" in " ".join(sections["credentials"])
 
 
 def test_no_mode_is_a_usage_error(tmp_path: Path, alt_i2v) -> None:

@@ -100,7 +100,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data_dir = tmp_path_factory.mktemp("dataset")
     synthetic.generate(data_dir / "imgs", POST_COUNT, seed=1)
     result = run(
-        "--maeshori", "--vocab-size", 8, "--build", "--image-size", 32, "--workers", 1,
+        "--maeshori", "--vocab-size", 8, "--build", "--image-size", 32, "--build-workers", 1,
         "--data-dir", data_dir, environment=cli_environment(),
     )  # fmt: skip
     assert "train 12, eval 2" in result.stdout

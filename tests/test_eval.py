@@ -200,7 +200,9 @@ def test_eval_of_a_model_with_another_vocabulary_is_one_line(trained, alt_i2v, t
 @pytest.mark.slow
 def test_eval_with_an_empty_eval_split_is_one_line(trained, alt_i2v, tmp_path) -> None:
     data_dir = copied(trained, tmp_path)
-    alt_i2v("--build", "--eval-fraction", 0, "--workers", 1, "--quiet", "--data-dir", data_dir)
+    alt_i2v(
+        "--build", "--eval-fraction", 0, "--build-workers", 1, "--quiet", "--data-dir", data_dir
+    )
     assert refused(alt_i2v, "--eval", "--weights", "none", "--data-dir", data_dir) == [
         f"alt_i2v.py: error: {data_dir / 'dataset.ldb'} has no eval posts; run --build with "
         "--eval-fraction above 0, or give --eval-dir DIR"

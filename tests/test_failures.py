@@ -42,7 +42,7 @@ def copy(trained, tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (("--build", "--workers", "-1"), "--workers: must be 0 or more, got -1"),
+        (("--build", "--build-workers", "-1"), "--build-workers: must be 0 or more, got -1"),
         (("--train", "--freeze", "20"), "--freeze must be 0 to 19 (VGG16's layers), got 20"),
         (("--train", "--freeze", "-1"), "--freeze: must be 0 or more, got -1"),
         (("--build", "--image-size", "31"), "--image-size must be at least 32"),
@@ -73,7 +73,7 @@ def test_help_documents_the_exit_codes(alt_i2v) -> None:
 
 def test_build_with_an_unreadable_image_finishes_with_exit_1(copy, alt_i2v) -> None:
     (copy / "imgs" / "1.png").write_bytes(b"not an image")
-    result = alt_i2v("--build", "--workers", 1, "--data-dir", copy, expect=1)
+    result = alt_i2v("--build", "--build-workers", 1, "--data-dir", copy, expect=1)
     assert "removed 1" in result.stdout and "(1 unreadable)" in result.stdout
     assert f"{copy / 'imgs' / '1.png'}: cannot decode image" in result.stderr
 

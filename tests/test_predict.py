@@ -248,5 +248,5 @@ def test_usage_errors(trained, alt_i2v):
     assert "is not OLD=NEW" in result.stderr
     result = pred(alt_i2v, trained, "x.png", "--caption-ext", "txt", expect=2)
     assert "--caption-ext must be a file extension such as .txt" in result.stderr
-    result = pred(alt_i2v, trained, "x.png", "--decode-workers", -1, expect=2)
+    result = pred(alt_i2v, trained, "x.png", "--pred-workers", -1, expect=2)
     assert "must be 0 or more" in result.stderr

@@ -439,7 +439,7 @@ def test_build_stopped_mid_run_resumes_and_packs_every_post_once(
     data = DataDir(tmp_path / "data")
     write_slow_posts(data.imgs, tmp_path / "scratch")
     build_vocabulary(data, vocab_size=10)
-    arguments = ("--build", "--workers", workers, "--data-dir", data.root)
+    arguments = ("--build", "--build-workers", workers, "--data-dir", data.root)
 
     process = start_alt_i2v(*arguments)
     stderr = bytearray()

@@ -187,7 +187,14 @@ def test_changed_vocabulary_refuses_to_resume_until_fresh(trained, alt_i2v, tmp_
     checkpoint = checkpoints_of(data_dir) / trained.final_checkpoint.name
     new_size = trained.vocab_size - 3
     alt_i2v(
-        "--maeshori", "--vocab-size", new_size, "--build", "--workers", 1, "--data-dir", data_dir
+        "--maeshori",
+        "--vocab-size",
+        new_size,
+        "--build",
+        "--build-workers",
+        1,
+        "--data-dir",
+        data_dir,
     )
 
     kept = sorted(path.name for path in checkpoint.parent.iterdir())
@@ -280,7 +287,7 @@ def test_a_changed_dataset_refuses_to_resume(trained, alt_i2v, tmp_path: Path) -
     flags = ("--train", "--epochs", 3, *trained.train_flags, "--data-dir", data_dir)
 
     # Another --eval-fraction moves posts between the splits: resuming would train on eval posts.
-    alt_i2v("--build", "--eval-fraction", 0.5, "--workers", 1, "--data-dir", data_dir)
+    alt_i2v("--build", "--eval-fraction", 0.5, "--build-workers", 1, "--data-dir", data_dir)
     refused = alt_i2v(*flags, expect=3)
     (line,) = error_lines(refused.stderr)
     assert line.startswith(
@@ -291,7 +298,7 @@ def test_a_changed_dataset_refuses_to_resume(trained, alt_i2v, tmp_path: Path) -
     assert line.endswith("train with --fresh, or rebuild the dataset as it was to resume")
 
     # Rebuilt as it was, the run resumes; a flag it cannot honour is named, not dropped quietly.
-    alt_i2v("--build", "--workers", 1, "--data-dir", data_dir)
+    alt_i2v("--build", "--build-workers", 1, "--data-dir", data_dir)
     resumed = alt_i2v(*flags, "--learning-rate", 0.5, "--seed", 0)
     assert "resuming from" in resumed.stderr
     assert "ignored: --learning-rate 0.5 (keeps 0.0001)" in resumed.stderr
@@ -306,7 +313,7 @@ def test_a_retagged_post_refuses_to_resume(trained, alt_i2v, tmp_path: Path) -> 
     post = next(iter_posts(data_dir / "imgs"))
     dropped = next(tag for tag in post.tags() if tag in vocabulary)
     post.tags_file.write_text(" ".join(tag for tag in post.tags() if tag != dropped) + "\n")
-    build = alt_i2v("--build", "--workers", 1, "--data-dir", data_dir)
+    build = alt_i2v("--build", "--build-workers", 1, "--data-dir", data_dir)
     assert "repacked 1" in build.stdout
     flags = (*trained.train_flags, "--data-dir", data_dir)
     refused = alt_i2v("--train", "--epochs", 3, *flags, expect=3)

@@ -143,7 +143,7 @@ def test_similar_finds_the_image_itself_and_its_copies_first(alt_i2v, data_dir, 
     sheet = tmp_path / "sheet.png"
     result = alt_i2v(
         "--index", "--similar", original, half, broken, recompressed,
-        "--top", 3, "--json", "--sheet", sheet, "--data-dir", data_dir,
+        "--neighbours", 3, "--json", "--sheet", sheet, "--data-dir", data_dir,
         expect=1,
     )  # fmt: skip
     assert "index: added 24, removed 0, 24 posts; model " in result.stdout
@@ -191,7 +191,7 @@ def test_index_follows_posts_added_to_and_removed_from_the_dataset(alt_i2v, data
     db.close()
     result = alt_i2v(
         "--build", "--index", "--similar", image_of(data_dir, "102"), removed_image,
-        "--top", 25, "--json", "--data-dir", data_dir,
+        "--neighbours", 25, "--json", "--data-dir", data_dir,
     )  # fmt: skip
     assert "index: added 3, removed 2, 25 posts; model " in result.stdout
     new, removed = json_lines(result.stdout.split("index: ", 1)[1].split("\n", 1)[1])

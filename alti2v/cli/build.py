@@ -39,9 +39,10 @@ def add_flags(parser: argparse.ArgumentParser, flags: FlagModes) -> None:
         help="share of posts held out for evaluation (by hash of the post id)",
     )
     build.add_argument(
-        "--workers",
+        "--build-workers",
         type=non_negative_int,
         default=defaults.BUILD_WORKERS,
+        aliases=("--workers",),
         help="image-decoding processes; 0 means one per CPU core",
     )
 
@@ -58,7 +59,9 @@ def run(args: argparse.Namespace, given: frozenset[str], data, progress: Progres
     """Build the dataset and print its summary; return the posts that failed."""
     from alti2v.data.build import BuildSettings, build_dataset
 
-    settings = BuildSettings(args.image_size, args.resize, args.eval_fraction, workers=args.workers)
+    settings = BuildSettings(
+        args.image_size, args.resize, args.eval_fraction, workers=args.build_workers
+    )
     summary = build_dataset(data, settings, progress)
     skipped = counts(summary["skipped"])
     bad_json = summary["bad_json"]

@@ -19,12 +19,12 @@ def add_modes(modes: argparse._ArgumentGroup) -> None:
     modes.add_argument(
         "--eval",
         action="store_true",
-        help="judge a model on held-out posts beside baselines; fit thresholds; write a report",
+        help="judge a model on held-out posts, fit its thresholds",
     )
 
 
 def add_flags(parser: argparse.ArgumentParser, flags: FlagModes) -> None:
-    evaluation = flags.group(parser, "--eval (also --model, --weights, --seed, --json)", MODES)
+    evaluation = flags.group(parser, "--eval", MODES)
     evaluation.add_argument(
         "--eval-dir",
         type=Path,
@@ -54,6 +54,7 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace, given: frozenset[str], data, progress: Progress) -> int:
     """Judge the model and print its summary; return how many posts could not be read."""
+    from alti2v.cli.common import model_precision
     from alti2v.evaluate.judge import Settings
     from alti2v.evaluate.run import EvalOptions, evaluate, unreadable
     from alti2v.model.saved import find_model, load_model
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace, given: frozenset[str], data, progress: Progres
     threshold = defaults.EVAL_THRESHOLD if args.threshold is None else args.threshold
     settings = Settings(args.threshold_rule, threshold, args.bootstrap, args.seed)
     options = EvalOptions(args.eval_dir, args.baseline_max, args.weights, settings, args.batch_size)
-    loaded = replace(load_model(folder), tta=args.tta)
+    loaded = replace(load_model(folder, model_precision(args)), tta=args.tta)
     summary = evaluate(data, loaded, folder, options, progress)
     failed = unreadable(summary)
     if args.json:

@@ -17,9 +17,9 @@ from alti2v.cli.common import (
     ErrorMessages,
     FlagModes,
     HelpFormatter,
+    PrintHelp,
     configure_logging,
     given_flags,
-    positive_int,
     progress_bars,
     report_errors,
 )
@@ -27,13 +27,11 @@ from alti2v.errors import EXIT_CODES_HELP, EXIT_OK, EXIT_SOME_INPUTS_FAILED
 
 DESCRIPTION = """\
 alternative illustration2vec: tag anime illustrations with a VGG16 transfer-learning model.
-
-Modes run in this order when combined: --maeshori (tag vocabulary), --build (LevelDB dataset),
---train, --eval (judge a model, fit its thresholds), --pred FILE..., --vec FILE..., --index,
---similar FILE..., --duplicates. Everything is read from and written to --data-dir.
+Every mode reads from and writes to --data-dir.
 """
 # The stages in the order their modes run; each declares its modes and flags, checks them and
 # runs (alti2v.cli.vocab is the shape).
+BRIEF_FOOTER = "These are the most used flags; --help-all lists every flag, by mode."
 STAGES = (vocab, build, train, evaluate, pred, vectors)
 ERRORS = ErrorMessages(
     prefix="alt_i2v.py: error: ",
@@ -46,26 +44,38 @@ def build_parser(flags: FlagModes | None = None) -> argparse.ArgumentParser:
     """The parser; `flags` learns which modes each mode-specific flag serves."""
     flags = flags if flags is not None else FlagModes()
     parser = argparse.ArgumentParser(
-        description=DESCRIPTION, epilog=EXIT_CODES_HELP, formatter_class=HelpFormatter
+        usage="%(prog)s MODE... [FLAG...]",
+        description=DESCRIPTION,
+        epilog=EXIT_CODES_HELP,
+        formatter_class=HelpFormatter,
+        add_help=False,
     )
-    modes = parser.add_argument_group("modes (combine freely; they run in this order)")
+    modes = flags.group(parser, "modes (combine freely; they run in this order)")
     for stage in STAGES:
-        stage.add_modes(modes)
+        stage.add_modes(modes.group)
+    flags.brief.update(modes.group._group_actions)  # the short --help shows every mode
 
-    common = parser.add_argument_group("common")
+    common = flags.group(parser, "every mode")
     common.add_argument(
         "--data-dir",
         type=Path,
         default=Path(defaults.DATA_DIR),
+        metavar="DIR",
+        brief=True,
         help="data directory (imgs/ inside; every output goes here)",
     )
-    common.add_argument("--quiet", action="store_true", help="no progress bars or info logs")
     common.add_argument(
-        "--batch-size",
-        type=positive_int,
-        default=defaults.BATCH_SIZE,
-        help="images per training step (--train) and per forward pass (--pred)",
+        "--quiet", action="store_true", brief=True, help="no progress bars or info logs"
     )
+    common.add_argument(
+        "-h", "--help", action=PrintHelp, brief=True,
+        render=lambda parser: flags.brief_help(parser, BRIEF_FOOTER),
+        help="this short help, the most used flags only",
+    )  # fmt: skip
+    common.add_argument(
+        "--help-all", action=PrintHelp, render=flags.full_help, brief=True,
+        help="every flag with its default, by the mode it serves",
+    )  # fmt: skip
     for stage in STAGES:
         stage.add_flags(parser, flags)
     return parser
@@ -101,10 +111,6 @@ def run(args: argparse.Namespace, given: frozenset[str]) -> int:
 
     data = DataDir(args.data_dir)
     progress = progress_bars(args.quiet)
-    if args.mixed_precision:  # for --train and --pred alike, before either builds a model
-        from alti2v.model.device import use_mixed_precision
-
-        use_mixed_precision()
     failures = 0  # inputs that could not be used; the run goes on without them
     for stage in STAGES:
         if any(getattr(args, mode) for mode in stage.MODES):

@@ -28,7 +28,7 @@ def add_modes(modes: argparse._ArgumentGroup) -> None:
         "--pred",
         nargs="+",
         metavar="FILE",
-        help="print the tags of image files (a folder: its images)",
+        help="print the tags of images (a folder: its images)",
     )
 
 
@@ -37,8 +37,10 @@ def add_flags(parser: argparse.ArgumentParser, flags: FlagModes) -> None:
     inputs.add_argument(
         "--model",
         type=Path,
+        metavar="DIR",
         default=None,
         modes=MODEL_MODES,
+        brief=True,
         help="model folder or its model.keras (default: the newest in DATA_DIR/models); "
         "--eval judges it too",
     )
@@ -46,6 +48,7 @@ def add_flags(parser: argparse.ArgumentParser, flags: FlagModes) -> None:
         "--recursive",
         action="store_true",
         modes=("pred", "vec", "similar"),
+        brief=True,
         help="also tag images in subfolders of a folder",
     )
     inputs.add_argument(
@@ -57,9 +60,10 @@ def add_flags(parser: argparse.ArgumentParser, flags: FlagModes) -> None:
         "image and averages them, at twice the compute",
     )
     inputs.add_argument(
-        "--decode-workers",
+        "--pred-workers",
         type=non_negative_int,
         default=defaults.DECODE_WORKERS,
+        aliases=("--decode-workers",),
         help="image-decoding threads running beside the model; 0 means one per CPU core",
     )
 
@@ -67,11 +71,12 @@ def add_flags(parser: argparse.ArgumentParser, flags: FlagModes) -> None:
     thresholds.add_argument(
         "--threshold",
         type=probability,
+        metavar="P",
         default=None,
         modes=("eval", "pred"),
-        help=f"threshold rule constant: --pred keeps tags with at least this probability "
-        f"(default {defaults.THRESHOLD}); --eval's constant rule "
-        f"(default {defaults.EVAL_THRESHOLD})",
+        brief=True,
+        help="--pred keeps tags at least this likely; --eval's constant rule "
+        f"(defaults: --pred {defaults.THRESHOLD}, --eval {defaults.EVAL_THRESHOLD})",
     )
     thresholds.add_argument(
         "--threshold-rule",
@@ -91,11 +96,13 @@ def add_flags(parser: argparse.ArgumentParser, flags: FlagModes) -> None:
         )
     thresholds.add_argument(
         "--top-k",
-        "--max-tags",
         type=int,
         default=defaults.TOP_K,
-        help="at most this many of the model's tags per image, after every filter; 0 for all "
-        "(the --rating first|last tag and the --always-first tags come in addition)",
+        metavar="N",
+        brief=True,
+        aliases=("--max-tags",),
+        help="at most this many of the model's tags per image, 0 for all (a --rating "
+        "first|last tag and the --always-first tags come on top)",
     )
 
     tags = flags.group(parser, "--pred: tag lists, for every format", MODES)
@@ -148,13 +155,17 @@ def add_flags(parser: argparse.ArgumentParser, flags: FlagModes) -> None:
         "--format",
         choices=sorted(FORMATS),
         default=defaults.FORMAT,
-        help="text lines, json lines, csv rows, caption files, or sidecar .json files",
+        metavar="FORMAT",
+        brief=True,
+        help="text lines, json lines, csv rows, caption files or sidecar .json files",
     )
     output.add_argument(
         "--json",
         action="store_true",
         modes=("eval", "pred", "vec", "similar", "duplicates"),
-        help="--pred: the same as --format json; --eval: the summary as one JSON object",
+        brief=True,
+        help="JSON on stdout: --pred one object per image per line (--format json); --eval "
+        "the summary as one object; --vec, --similar, --duplicates one object per line",
     )
     output.add_argument(
         "--with-probs", action="store_true", help="captions write (tag:0.87) instead of tag"
@@ -192,9 +203,9 @@ def add_flags(parser: argparse.ArgumentParser, flags: FlagModes) -> None:
         metavar="PNG",
         modes=("pred", "similar"),
         refusal="--sheet needs --pred or --similar",
-        help=f"--pred: also draw a contact sheet of the first {defaults.SHEET_MAX_IMAGES} images, "
-        "their tags and probability bars (true tags marked, from a .txt beside an image); "
-        "--similar: the queries and their results",
+        brief=True,
+        help=f"--pred: draw the first {defaults.SHEET_MAX_IMAGES} images and their tags (true tags "
+        "from a .txt beside an image marked); --similar: the queries and their results",
     )
 
 
@@ -246,19 +257,15 @@ def _tag_settings(args: argparse.Namespace):
 
 def run(args: argparse.Namespace, given: frozenset[str], data, progress: Progress) -> int:
     """Tag the inputs, writing each result to stdout as it is done; return the failed inputs."""
-    from alti2v.cli.common import log_device
+    from alti2v.cli.common import model_precision
     from alti2v.model.saved import find_model, load_model
     from alti2v.tag.captions import CaptionSettings
     from alti2v.tag.collection import PredOptions, Thresholds, tag_collection
     from alti2v.tag.inputs import find_inputs
 
-    log_device()
+    precision = model_precision(args)
     folder = find_model(args.model, data.models)
-    loaded = replace(load_model(folder), tta=args.tta)
-    if args.mixed_precision:
-        from alti2v.model.device import mixed_precision_copy
-
-        loaded = replace(loaded, model=mixed_precision_copy(loaded.model))
+    loaded = replace(load_model(folder, precision), tta=args.tta)
     log.info("pred: model %s (%d tags)", folder, len(loaded.tags))
     options = PredOptions(
         format=args.format, tags=args.tag_settings,
@@ -273,7 +280,7 @@ def run(args: argparse.Namespace, given: frozenset[str], data, progress: Progres
             args.skip_unchanged,
         ),
         with_probs=args.with_probs, batch_size=args.batch_size,
-        workers=args.decode_workers, sheet=args.sheet,
+        workers=args.pred_workers, sheet=args.sheet,
     )  # fmt: skip
     found = find_inputs(args.pred, args.recursive)
     # A bar between result lines on one terminal only garbles them; show it when stdout goes

@@ -53,111 +53,70 @@ def build_parser(flags: FlagModes | None = None) -> argparse.ArgumentParser:
     flags = flags if flags is not None else FlagModes()
     parser = argparse.ArgumentParser(
         description="Download tagged images into <data-dir>/imgs/ as <id>.<ext>, .txt and .json.",
-        epilog="Set DANBOORU_LOGIN and DANBOORU_API_KEY to search more than 2 tags. "
-        + EXIT_CODES_HELP,
+        epilog=EXIT_CODES_HELP,
         formatter_class=HelpFormatter,
     )
-    # One list in --help, as argparse's own "options" group.
-    every = flags.group(parser, None)
-    # Flags that only the network modes use; import refuses them rather than ignore them.
-    network = flags.group(parser, None, NETWORK_MODES)
-    every.add_argument(
+    # What each group's flags serve: every --mode unless a flag names its own; import refuses
+    # the network modes' flags rather than ignore them.
+    fetch = flags.group(parser, "what to fetch")
+    manners = flags.group(parser, "manners towards the site", NETWORK_MODES)
+    output = flags.group(parser, "where to write, what to print")
+    flags.group(
+        parser,
+        "credentials",
+        description="DANBOORU_LOGIN and DANBOORU_API_KEY, from the environment only (never "
+        "printed): with them a search may name more than 2 tags",
+    )
+    fetch.add_argument(
         "--mode",
         choices=MODES,
         default=DEFAULTS.mode,
         help="scrape: the JSON API; html: post pages, like the original project; "
         "import: a local folder",
     )
-    every.add_argument(
-        "--data-dir",
-        type=Path,
-        default=DEFAULTS.data_dir,
-        help="data directory; posts go to <data-dir>/imgs/",
+    fetch.add_argument(
+        "--tags",
+        default=DEFAULTS.tags,
+        help='search query; "" searches all posts',
+        modes=NETWORK_MODES,
     )
-    network.add_argument(
-        "--tags", default=DEFAULTS.tags, help='search query; "" searches all posts'
-    )
-    every.add_argument(
+    fetch.add_argument(
         "--limit",
         type=non_negative_int,
         default=DEFAULTS.limit,
         help=f"new posts to add at most; posts already on disk do not count; 0: no "
         f"limit (default: {DEFAULT_NETWORK_LIMIT} for scrape/html, all for import)",
     )
-    network.add_argument(
+    fetch.add_argument(
         "--base-url",
         default=DEFAULTS.base_url,
         help="the Danbooru-compatible site; https://safebooru.donmai.us is the safe-only mirror",
+        modes=NETWORK_MODES,
     )
-    network.add_argument(
+    fetch.add_argument(
         "--variant",
         choices=VARIANTS,
         default=DEFAULTS.variant,
         help="which file: sample (large_file_url, a JPEG about 850 px wide), "
         "original (file_url), or a media_asset size, falling back to the next larger one",
+        modes=NETWORK_MODES,
     )
-    network.add_argument(
+    fetch.add_argument(
         "--include-deleted",
         action="store_true",
         help="also download deleted posts (default: skip them)",
+        modes=NETWORK_MODES,
     )
-    network.add_argument(
-        "--allow-host",
-        action="append",
-        dest="allow_hosts",
-        default=[],
-        metavar="HOST",
-        help="also download files from HOST (may be *.example.com; "
-        "repeatable) (default: only the base URL's host and *.donmai.us)",
-    )
-    network.add_argument(
+    fetch.add_argument(
         "--rating-scheme",
         choices=RATING_SCHEMES,
         default=DEFAULTS.rating_scheme,
         help="what the site's rating letters mean: current (g/s/q/e), legacy "
         "(before 2022-05: s meant safe, stored as g), or auto: legacy when an "
         "answer has no g and no post was updated since 2022-05",
+        modes=NETWORK_MODES,
     )
-    network.add_argument(
-        "--rate",
-        type=positive_float,
-        default=DEFAULTS.rate,
-        help="requests per second to the site at most, all requests together",
-    )
-    network.add_argument(
-        "--timeout",
-        type=positive_float,
-        default=DEFAULTS.timeout,
-        help="seconds to wait for a connection or a read",
-    )
-    network.add_argument(
-        "--retries",
-        type=non_negative_int,
-        default=DEFAULTS.retries,
-        help="retries after a 5xx, 429, connection error or short body",
-    )
-    network.add_argument(
-        "--backoff",
-        type=positive_float,
-        default=DEFAULTS.backoff,
-        help="seconds before the first retry, doubling each time",
-    )
-    network.add_argument(
-        "--max-wait",
-        type=positive_float,
-        default=DEFAULTS.max_wait,
-        help="seconds, the longest single backoff or Retry-After wait",
-    )
-    network.add_argument(
-        "--failed-attempts",
-        type=positive_int,
-        default=DEFAULTS.failed_attempts,
-        metavar="N",
-        help="downloads in all, over runs, of a post whose file failed or came back corrupt: "
-        "it is kept in <data-dir>/scrape-state.json and retried at the start of later runs, "
-        "then given up (and left listed there)",
-    )
-    every.add_argument(
+    fetch.add_argument(
         "--start-id",
         type=int,
         default=DEFAULTS.start_id,
@@ -166,7 +125,7 @@ def build_parser(flags: FlagModes | None = None) -> argparse.ArgumentParser:
         help="html mode: walk post ids downward from this one instead of "
         "reading search pages (default: read search pages for --tags)",
     )
-    every.add_argument(
+    fetch.add_argument(
         "--src",
         type=Path,
         default=DEFAULTS.source_dir,
@@ -175,12 +134,67 @@ def build_parser(flags: FlagModes | None = None) -> argparse.ArgumentParser:
         help="import mode: folder of images with same-named .txt tag files "
         "(default: none; required for import)",
     )
-    every.add_argument(
+    fetch.add_argument(
+        "--allow-host",
+        action="append",
+        dest="allow_hosts",
+        default=[],
+        metavar="HOST",
+        help="also download files from HOST (may be *.example.com; "
+        "repeatable) (default: only the base URL's host and *.donmai.us)",
+        modes=NETWORK_MODES,
+    )
+    manners.add_argument(
+        "--rate",
+        type=positive_float,
+        default=DEFAULTS.rate,
+        help="requests per second to the site at most, all requests together",
+    )
+    manners.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=DEFAULTS.timeout,
+        help="seconds to wait for a connection or a read",
+    )
+    manners.add_argument(
+        "--retries",
+        type=non_negative_int,
+        default=DEFAULTS.retries,
+        help="retries after a 5xx, 429, connection error or short body",
+    )
+    manners.add_argument(
+        "--backoff",
+        type=positive_float,
+        default=DEFAULTS.backoff,
+        help="seconds before the first retry, doubling each time",
+    )
+    manners.add_argument(
+        "--max-wait",
+        type=positive_float,
+        default=DEFAULTS.max_wait,
+        help="seconds, the longest single backoff or Retry-After wait",
+    )
+    manners.add_argument(
+        "--failed-attempts",
+        type=positive_int,
+        default=DEFAULTS.failed_attempts,
+        metavar="N",
+        help="downloads in all, over runs, of a post whose file failed or came back corrupt: "
+        "it is kept in <data-dir>/scrape-state.json and retried at the start of later runs, "
+        "then given up (and left listed there)",
+    )
+    output.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULTS.data_dir,
+        help="data directory; posts go to <data-dir>/imgs/",
+    )
+    output.add_argument(
         "--json",
         action="store_true",
         help="print the summary as one JSON object (default: one line of text)",
     )
-    every.add_argument(
+    output.add_argument(
         "--quiet",
         action="store_true",
         help="no progress bar and only warnings on stderr (default: show them)",

@@ -4,6 +4,7 @@ refusal before any work), and the line naming the exported model."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from alti2v import defaults
 from alti2v.cli.common import (
@@ -31,9 +32,25 @@ def add_modes(modes: argparse._ArgumentGroup) -> None:
 
 
 def add_flags(parser: argparse.ArgumentParser, flags: FlagModes) -> None:
-    title = "--train (a resumed run keeps its own settings but --epochs)"
+    title = "--train: the recipe (a resumed run keeps its own, but --epochs)"
     train = flags.group(parser, title, MODES)
-    train.add_argument("--epochs", type=positive_int, default=defaults.EPOCHS, help="epochs in all")
+    train.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=defaults.EPOCHS,
+        metavar="N",
+        brief=True,
+        help="epochs in all",
+    )
+    train.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=defaults.BATCH_SIZE,
+        metavar="N",
+        modes=("train", "eval", "pred", "vec", "index", "similar"),
+        brief=True,
+        help="images per training step (--train) and per forward pass (the other modes)",
+    )
     train.add_argument(
         "--learning-rate",
         type=positive_float,
@@ -155,30 +172,36 @@ def add_flags(parser: argparse.ArgumentParser, flags: FlagModes) -> None:
         "--fresh", action="store_true", help="discard existing checkpoints instead of resuming"
     )
     train.add_argument(
-        "--readers",
+        "--train-readers",
         type=non_negative_int,
         default=defaults.READERS,
+        aliases=("--readers",),
         help=f"threads reading training batches; 0 means one per CPU core, at most "
         f"{defaults.MAX_READERS} (a GPU needs many, a CPU few)",
     )
 
-    speed = flags.group(parser, "speed (the architecture is the same either way)", MODES)
+    speed = flags.group(parser, "--train: speed (the network is the same either way)", MODES)
     speed.add_argument(
         "--cache-features",
         action="store_true",
         help="--train: compute the frozen layers' output once per image (float16, under "
         "DATA_DIR/features) and train the other layers from it",
     )
-    speed.add_argument(
-        "--mixed-precision",
-        action="store_true",
-        modes=("train", "pred"),
-        help="--train, --pred: compute in bfloat16, keep weights and loss in float32 "
-        "(for GPUs; a resumed run keeps its checkpoint's precision)",
+    precision = speed.add_argument(
+        "--precision",
+        choices=defaults.PRECISIONS,
+        default=defaults.PRECISION,
+        modes=("train", "eval", "pred", "vec", "index", "similar"),
+        help="compute in float32, or in bfloat16 with weights and loss in float32 (twice as fast "
+        "or more on a GPU and on a CPU with AMX); auto: bfloat16 where the device has fast "
+        "bfloat16 units, the start-up line says which and why; a resumed run may change it",
     )
+    speed.add_alias("--mixed-precision", of=precision, action="store_const", const="bfloat16")
 
     distribute = flags.group(
-        parser, "--train --distribute (data parallel with the JAX backend: KERAS_BACKEND=jax)"
+        parser,
+        "--train --distribute (data parallel with the JAX backend: KERAS_BACKEND=jax)",
+        MODES,
     )
     distribute.add_argument(
         "--distribute",
@@ -238,23 +261,23 @@ def config_from(args: argparse.Namespace) -> TrainConfig:
         head_init=args.head_init,
         patience=args.patience, seed=args.seed,
         checkpoint_minutes=args.checkpoint_minutes, cache_features=args.cache_features,
-        mixed_precision=args.mixed_precision,
+        precision=args.precision,
     )  # fmt: skip
 
 
 def run(args: argparse.Namespace, given: frozenset[str], data, progress: Progress) -> int:
     """Train (or resume) and print where the model went; nothing here counts as failed inputs."""
-    from alti2v.cli.common import log_device
+    from alti2v.cli.common import model_precision
     from alti2v.train.distribute import ONE_DEVICE, start
     from alti2v.train.loop import train
 
     cluster = ONE_DEVICE
     if args.distribute:  # before anything asks JAX for its devices
         cluster = start(args.coordinator, args.num_processes, args.process_id)
-    log_device()
+    config = replace(config_from(args), precision=model_precision(args))
     folder = train(
-        data, config_from(args), fresh=args.fresh, progress=progress, given=given,
-        cluster=cluster, readers=args.readers,
+        data, config, fresh=args.fresh, progress=progress, given=given,
+        cluster=cluster, readers=args.train_readers,
     )  # fmt: skip
     if cluster.is_first:
         print(f"train: model saved to {folder}")

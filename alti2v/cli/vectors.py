@@ -21,7 +21,7 @@ def add_modes(modes: argparse._ArgumentGroup) -> None:
         "--vec",
         nargs="+",
         metavar="FILE",
-        help="write a feature vector per image file (a folder: its images) to --vec-out",
+        help="write each image's feature vector to --vec-out (a folder: its images)",
     )
     modes.add_argument(
         "--index", action="store_true", help="index every post of the dataset for --similar"
@@ -30,7 +30,7 @@ def add_modes(modes: argparse._ArgumentGroup) -> None:
         "--similar",
         nargs="+",
         metavar="FILE",
-        help="print the indexed posts most similar to each image file (a folder: its images)",
+        help="print the indexed posts most similar to each image (a folder: its images)",
     )
     modes.add_argument(
         "--duplicates", action="store_true", help="print groups of near-duplicate indexed posts"
@@ -38,12 +38,7 @@ def add_modes(modes: argparse._ArgumentGroup) -> None:
 
 
 def add_flags(parser: argparse.ArgumentParser, flags: FlagModes) -> None:
-    vectors = flags.group(
-        parser,
-        "--vec, --index, --similar, --duplicates "
-        "(--model, --json, --batch-size, --recursive and --sheet apply)",
-        MODES,
-    )
+    vectors = flags.group(parser, "--vec, --index, --similar, --duplicates", MODES)
     vectors.add_argument(
         "--layer",
         choices=defaults.VECTOR_LAYERS,
@@ -67,15 +62,20 @@ def add_flags(parser: argparse.ArgumentParser, flags: FlagModes) -> None:
         help="--vec writes packed sign bits, not float32",
     )
     vectors.add_argument(
-        "--top",
+        "--neighbours",
         type=positive_int,
         default=defaults.SIMILAR_TOP,
-        help="results per --similar query",
+        metavar="N",
+        modes=("similar",),
+        brief=True,
+        aliases=("--top",),
+        help="results per --similar query: the most similar posts",
     )
     vectors.add_argument(
         "--duplicate-threshold",
         type=float,
         default=None,
+        modes=("duplicates",),
         help="cosine similarity at and above which --duplicates links two posts (default: "
         "measured per layer, "
         + ", ".join(f"{layer} {value}" for layer, value in defaults.DUPLICATE_THRESHOLDS.items())
@@ -89,9 +89,10 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace, given: frozenset[str], data, progress: Progress) -> int:
     """The vector modes asked for, in their order, on one model; return the failed inputs."""
+    from alti2v.cli.common import model_precision
     from alti2v.model.saved import find_model, load_model
 
-    loaded = load_model(find_model(args.model, data.models))
+    loaded = load_model(find_model(args.model, data.models), model_precision(args))
     failures = 0
     for mode, run_mode in RUNS.items():
         if getattr(args, mode):
@@ -151,7 +152,7 @@ def _similar(args: argparse.Namespace, data, loaded, progress: Progress) -> int:
     index = open_index(data, loaded, args.layer)
     paths, failures = _input_paths(args.similar, args.recursive)
     results = []
-    for result in similar_files(loaded, index, data, paths, args.top, args.batch_size):
+    for result in similar_files(loaded, index, data, paths, args.neighbours, args.batch_size):
         if result.error is not None:
             failures += 1
             log.error("%s; not searched", result.error)

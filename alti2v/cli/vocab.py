@@ -12,7 +12,9 @@ MODES = ("maeshori",)
 
 
 def add_modes(modes: argparse._ArgumentGroup) -> None:
-    modes.add_argument("--maeshori", action="store_true", help="build the tag vocabulary")
+    modes.add_argument(
+        "--maeshori", "--vocab", action="store_true", help="build the tag vocabulary"
+    )
 
 
 def add_flags(parser: argparse.ArgumentParser, flags: FlagModes) -> None:
@@ -21,6 +23,8 @@ def add_flags(parser: argparse.ArgumentParser, flags: FlagModes) -> None:
         "--vocab-size",
         type=positive_int,
         default=defaults.VOCAB_SIZE,
+        metavar="N",
+        brief=True,
         help="keep this many most frequent tags",
     )
     vocabulary.add_argument(

@@ -1,11 +1,8 @@
-"""Which backend and device run the model, and bfloat16 mixed precision (`--mixed-precision`).
+"""Which backend and device run the model.
 
 `describe_device()` is the start-up line of --train and --pred: "keras backend jax on 1 gpu
 (NVIDIA H100 80GB HBM3)". Asking a backend for its devices is backend-specific by nature; it is
 done here only, by name from a small table, so the rest of the code stays backend-neutral.
-
-Mixed precision computes in bfloat16 and keeps the weights, the last sigmoid and the loss in
-float32 (the model builder gives the sigmoid a float32 dtype).
 """
 
 from __future__ import annotations
@@ -17,8 +14,6 @@ import shutil
 from pathlib import Path
 
 import keras
-
-MIXED_POLICY = "mixed_bfloat16"
 
 
 def _jax_devices() -> list[tuple[str, str]]:
@@ -47,18 +42,21 @@ def _torch_devices() -> list[tuple[str, str]]:
 DEVICE_LISTERS = {"jax": _jax_devices, "tensorflow": _tensorflow_devices, "torch": _torch_devices}
 
 
-def describe_device() -> str:
-    """One line: the Keras backend, how many devices of which kind, and their name."""
+def describe_device(precision: str | None = None) -> str:
+    """One line: the Keras backend, how many devices of which kind, their name, and the
+    `precision` (its reason included) or else the dtype policy."""
     backend = keras.backend.backend()
     devices = DEVICE_LISTERS.get(backend, lambda: [("cpu", "")])()
     kind, name = devices[0]
     if kind == "cpu":
         name = f"{_cpu_model()}, {os.cpu_count()} cores"
-    policy = keras.config.dtype_policy().name
-    unused = f"; {_why_gpu_unused(backend)}" if kind == "cpu" and _nvidia_gpu_present() else ""
-    return (
-        f"keras backend {backend} on {len(devices)} {kind} ({name}){unused}, dtype policy {policy}"
+    computes = (
+        f"precision {precision}"
+        if precision
+        else f"dtype policy {keras.config.dtype_policy().name}"
     )
+    unused = f"; {_why_gpu_unused(backend)}" if kind == "cpu" and _nvidia_gpu_present() else ""
+    return f"keras backend {backend} on {len(devices)} {kind} ({name}){unused}, {computes}"
 
 
 def accelerator_present() -> bool:
@@ -90,21 +88,3 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def use_mixed_precision() -> None:
-    """Models built after this compute in bfloat16 (weights stay float32)."""
-    keras.config.set_dtype_policy(MIXED_POLICY)
-
-
-def mixed_precision_copy(model: keras.Model) -> keras.Model:
-    """`model` (as saved, float32) rebuilt to compute in bfloat16 with the same weights; its
-    last layer (the sigmoid) stays float32."""
-
-    def recast(layer: keras.layers.Layer) -> keras.layers.Layer:
-        dtype = "float32" if layer is model.layers[-1] else MIXED_POLICY
-        return layer.__class__.from_config({**layer.get_config(), "dtype": dtype})
-
-    copy = keras.models.clone_model(model, clone_function=recast)
-    copy.set_weights(model.get_weights())
-    return copy

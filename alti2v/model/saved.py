@@ -17,6 +17,7 @@ from alti2v.data.files import atomic_write_json, publish_folder, read_json
 from alti2v.data.layout import MODEL_FILE, ModelFiles
 from alti2v.data.vocabulary import load_vocabulary, write_vocabulary
 from alti2v.errors import PipelineError, one_line
+from alti2v.model.precision import at_precision
 
 
 class ModelError(PipelineError):
@@ -44,7 +45,9 @@ class LoadedModel:
 
 
 def export_model(models: Path, model: keras.Model, tags: list[str], info: dict) -> Path:
-    """Save an inference copy of `model` (no optimizer state) with its vocabulary."""
+    """Save an inference copy of `model` (no optimizer state, computing in float32 whichever
+    precision trained it) with its vocabulary."""
+    model = at_precision(model, "float32", keep_optimizer=False)
     folder = models / time.strftime("%Y%m%d-%H%M%S")
     suffix = 1
     while folder.exists():
@@ -70,7 +73,8 @@ def find_model(path: Path | None, models: Path) -> Path:
     return candidates[-1].parent
 
 
-def load_model(folder: Path) -> LoadedModel:
+def load_model(folder: Path, precision: str = "float32") -> LoadedModel:
+    """The model of `folder`, computing in `precision`."""
     files = ModelFiles(folder)
     tags = load_vocabulary(files.vocab, ModelError, _FIX, missing=None)
     info = read_json(files.info, ModelError, _FIX)
@@ -82,7 +86,7 @@ def load_model(folder: Path) -> LoadedModel:
         raise ModelError(
             f"{folder}: {files.vocab.name} has {len(tags)} tags, the model {model.output_shape[-1]}"
         )
-    return LoadedModel(model, tags, info, folder)
+    return LoadedModel(at_precision(model, precision), tags, info, folder)
 
 
 _FIX = "delete that model folder and run --train again to export it anew, or give another --model"

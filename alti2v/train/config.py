@@ -37,7 +37,12 @@ class TrainConfig:
     image_size: int = defaults.IMAGE_SIZE  # taken from the dataset
     resize: str = defaults.RESIZE  # taken from the dataset
     cache_features: bool = False  # a speed choice, not the model's: a resume may change it
-    mixed_precision: bool = False
+    precision: str = "float32"  # resolved ("auto" chosen); also a speed choice
+
+
+def checkpoint_precision(config: dict) -> str:
+    """The precision a checkpoint's config trained in (before --precision, --mixed-precision)."""
+    return config.get("precision") or ("bfloat16" if config.get("mixed_precision") else "float32")
 
 
 def unsupported(config: TrainConfig, distributed: bool, process_count: int) -> str | None:

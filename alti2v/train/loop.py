@@ -29,6 +29,7 @@ from alti2v.data.vocabulary import built_with, load_vocabulary, load_vocabulary_
 from alti2v.interrupt import StopOnCtrlC
 from alti2v.model.device import accelerator_present
 from alti2v.model.network import build_model, set_output_prior, zero_output_kernel
+from alti2v.model.precision import at_precision
 from alti2v.model.saved import export_model
 from alti2v.model.weights import check_weights, with_vgg16_weights
 from alti2v.progress import SILENT, Progress
@@ -42,7 +43,13 @@ from alti2v.train.checkpoints import (
     record_state,
     restore_seed_states,
 )
-from alti2v.train.config import SEED_RECIPE, TrainConfig, TrainError, unsupported
+from alti2v.train.config import (
+    SEED_RECIPE,
+    TrainConfig,
+    TrainError,
+    checkpoint_precision,
+    unsupported,
+)
 from alti2v.train.distribute import ONE_DEVICE, Cluster
 from alti2v.train.epoch import EpochTrainer
 from alti2v.train.probe import apply_head_probe, fit_head_probe
@@ -159,7 +166,7 @@ def _start_or_resume(
     if checkpoint is None:
         log.info("starting a new run: %d tags, weights %s", len(tags), config.weights)
         keras.utils.set_random_seed(config.seed)
-        model = _build(len(tags), config)
+        model = at_precision(_build(len(tags), config), config.precision)
         if config.head_init == "zero":
             zero_output_kernel(model)
         if config.bias_init == "prior":
@@ -174,11 +181,15 @@ def _start_or_resume(
             f"{checkpoint}: trained on another vocabulary ({state.num_tags} tags) than "
             f"vocab.txt ({len(tags)} tags); restore that vocabulary or train with --fresh"
         )
-    # Architecture, optimizer and schedule come from the checkpoint; only --epochs may change.
+    # Architecture, optimizer and schedule come from the checkpoint; only --epochs and the
+    # speed choices may change.
+    trained_in = checkpoint_precision(state.config)
+    kept = {name: value for name, value in state.config.items() if name != "mixed_precision"}
     resumed = replace(
-        TrainConfig(**{**SEED_RECIPE, **state.config}),
+        TrainConfig(**{**SEED_RECIPE, **kept}),
         epochs=config.epochs,
         cache_features=config.cache_features,
+        precision=config.precision,
     )
     current = {**fingerprint, "preprocess": resumed.preprocess}
     state.dataset = check_same_dataset(checkpoint, state.dataset, current)
@@ -194,7 +205,9 @@ def _start_or_resume(
         "resuming from %s: %d of %d epochs done, batch %d of the next",
         checkpoint, state.epoch, resumed.epochs, state.step,
     )  # fmt: skip
-    model = load_checkpoint_model(checkpoint)
+    if trained_in != resumed.precision:
+        log.info("resuming in %s a run trained so far in %s", resumed.precision, trained_in)
+    model = at_precision(load_checkpoint_model(checkpoint), resumed.precision)
     restore_seed_states(model, state)
     return model, state, resumed
 
