@@ -72,6 +72,8 @@ bench: install
 	$(PY) -m bench.scale > bench/measured/scale.md
 	$(PY) -m bench.augment_cost
 	$(PY) -m bench.input_speed
+	$(PY) -m bench.precision
+	$(PY) -m bench.export
 	$(PY) -m bench.quality_grid --only defaults seed-recipe
 
 clean:

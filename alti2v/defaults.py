@@ -50,6 +50,9 @@ THRESHOLD_RULE = "constant"  # see alti2v/tag/thresholds.py; the fitted rules ne
 # (alti2v.model.precision), else float32.
 PRECISIONS = ("auto", "float32", "bfloat16")
 PRECISION = "auto"
+# --export: what becomes of copyright, artist, meta and uncategorised tags, for which the WD
+# layout has no category: folded into general (the first) or dropped.
+EXPORT_OTHER_TAGS = ("general", "drop")
 TTA = "flip"  # test-time augmentation at --pred and --eval: "flip" (2 passes) or "none"
 DECODE_WORKERS = 0  # image-decoding threads feeding --pred; 0 means one per CPU core
 FORMAT = "text"  # --pred output: text (the original's lines), json, csv, caption, sidecar

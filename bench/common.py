@@ -181,3 +181,35 @@ def synthetic_dataset(root: Path, posts: int, seed: int = 0, **settings):
     build_vocabulary(data)
     build_dataset(data, BuildSettings(**settings))
     return data
+
+
+# The revision of kohya sd-scripts whose WD tagger works: its 2026-01 revision (c6bc632) fails
+# with UnboundLocalError on `character_tags` once any character tag passes its threshold.
+KOHYA_REVISION = "fc40a279 (2025-06-15)"
+
+
+def kohya_wd14_input(path: Path):
+    """The [448, 448, 3] float32 BGR input kohya sd-scripts feeds a WD tagger, call for call
+    as finetune/tag_images_by_wd14_tagger.py's preprocess_image and library/utils.py's
+    resize_image do at KOHYA_REVISION: white pad to a centred square, then OpenCV's area filter
+    when shrinking both sides, else Pillow's LANCZOS. (Before 2025, the call was
+    `cv2.resize(image, size, cv2.INTER_AREA)`, which passes the flag as `dst`: a bilinear
+    shrink.)"""
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    image = np.array(Image.open(path).convert("RGB"))[:, :, ::-1]  # RGB -> BGR
+    size = max(image.shape[0:2])
+    pad_x, pad_y = size - image.shape[1], size - image.shape[0]
+    pad_l, pad_t = pad_x // 2, pad_y // 2
+    image = np.pad(image, ((pad_t, pad_y - pad_t), (pad_l, pad_x - pad_l), (0, 0)),
+                   mode="constant", constant_values=255)  # fmt: skip
+    if size >= 448:
+        image = cv2.resize(image, (448, 448), interpolation=cv2.INTER_AREA)
+    else:
+        pil = Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)).resize(
+            (448, 448), Image.LANCZOS
+        )
+        image = cv2.cvtColor(np.array(pil), cv2.COLOR_RGB2BGR)
+    return image.astype(np.float32)

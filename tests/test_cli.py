@@ -259,8 +259,8 @@ def test_help_fits_a_screen_and_names_every_mode_without_importing_tensorflow() 
     assert max(map(len, lines)) <= 80
     modes = help_sections(result.stdout)["modes (combine freely; they run in this order)"]
     assert [entry.split()[0].rstrip(",") for entry in modes] == [
-        "--maeshori", "--build", "--train", "--eval", "--pred", "--vec", "--index", "--similar",
-        "--duplicates",
+        "--maeshori", "--build", "--train", "--eval", "--export", "--pred", "--vec", "--index",
+        "--similar", "--duplicates",
     ]  # fmt: skip
     assert "--help-all lists every flag" in result.stdout
     assert "--caption-mode" not in result.stdout  # only the most used flags
@@ -358,7 +358,7 @@ def test_no_mode_is_a_usage_error(tmp_path: Path, alt_i2v) -> None:
     assert result.stderr.startswith("usage: alt_i2v.py")
     assert result.stderr.endswith(
         "alt_i2v.py: error: choose at least one mode: --maeshori, --build, --train, --eval, "
-        "--pred FILE..., --vec FILE..., --index, --similar FILE..., --duplicates\n"
+        "--export DIR, --pred FILE..., --vec FILE..., --index, --similar FILE..., --duplicates\n"
     )
     assert result.stdout == ""
     assert list(tmp_path.iterdir()) == []

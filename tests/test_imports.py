@@ -17,7 +17,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "alti2v"
 
 SHARED = frozenset({"alti2v", "defaults", "errors", "interrupt", "progress"})
-STAGES = frozenset({"scrape", "train", "evaluate", "tag", "vectors"})
+STAGES = frozenset({"scrape", "train", "evaluate", "export", "tag", "vectors"})
 UNDER_STAGES = frozenset({"model", "data"}) | SHARED
 # Room -> the rooms its modules may import.
 MAY_IMPORT = {
@@ -27,6 +27,7 @@ MAY_IMPORT = {
     "evaluate": STAGES | UNDER_STAGES,
     "tag": STAGES | UNDER_STAGES,
     "vectors": STAGES | UNDER_STAGES,
+    "export": STAGES | UNDER_STAGES,
     "model": {"model", "data"} | SHARED,
     "data": {"data", "defaults", "errors", "progress"},
     **dict.fromkeys(SHARED, SHARED),

@@ -80,3 +80,18 @@ def test_an_unreadable_folder_is_a_problem_not_a_stop(tmp_path, monkeypatch):
     found = find_inputs([str(tmp_path)], recursive=True)
     assert relative(found, tmp_path) == ["a.jpg", "b.PNG", "broken.jpg", "other/e.gif"]
     assert found.problems == [f"{blocked}: cannot read this folder (Permission denied); skipped"]
+
+
+def test_a_folder_without_images_is_a_problem_that_says_what_to_add(tmp_path):
+    (tmp_path / "top" / "nested").mkdir(parents=True)
+    (tmp_path / "top" / "README.md").write_text("not an image")
+    (tmp_path / "top" / "nested" / "a.png").write_bytes(b"")
+    (tmp_path / "bare").mkdir()
+    found = find_inputs([str(tmp_path / "top"), str(tmp_path / "bare")])
+    assert found.images == []
+    assert found.problems == [
+        f"{tmp_path / 'top'}: no images in this folder, but its subfolders hold some; "
+        "add --recursive",
+        f"{tmp_path / 'bare'}: no images in this folder or its subfolders",
+    ]
+    assert find_inputs([str(tmp_path / "top")], recursive=True).problems == []

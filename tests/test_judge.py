@@ -159,3 +159,33 @@ def test_an_empty_report_half_gives_no_interval() -> None:
     assert result.summary["report_images"] == 0
     assert result.summary["rules"]["f1"]["micro_f1_ci95"] is None
     assert result.summary["rules"]["f1"]["micro_f1"] == 0.0
+
+
+def rare_tags_case(seed: int = 5) -> tuple:
+    """60 images, 30 tags of which 24 have one or two positives, each ranked poorly: the case
+    where resamples that lose a rare tag's positives used to shift every interval upwards."""
+    rng = np.random.default_rng(seed)
+    num_images, num_tags = 60, 30
+    actual = np.zeros((num_images, num_tags), dtype=bool)
+    for tag in range(num_tags):
+        positives = rng.integers(1, 3) if tag >= 6 else 20
+        actual[rng.choice(num_images, positives, replace=False), tag] = True
+    scores = rng.random((num_images, num_tags)) + actual * np.where(
+        np.arange(num_tags) < 6, 0.6, 0.1
+    )
+    tags = [f"t{tag}" for tag in range(num_tags)]
+    return (np.clip(scores / 1.6, 0, 1).astype(np.float16), actual, np.arange(num_images) % 2 == 0,
+            tags, ["general"] * num_tags)  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", [5, 6, 7])
+def test_the_map_interval_is_centred_on_the_estimate_with_rare_tags(seed: int) -> None:
+    scores, actual, fit_half, tags, categories = rare_tags_case(seed)
+    summary = judge(scores, actual, fit_half, tags, categories, np.ones(30),
+                    Settings(bootstrap=200, seed=seed)).summary  # fmt: skip
+    low, high = summary["map_ci95"]
+    assert low < summary["map"] < high
+    assert summary["map"] - low == pytest.approx(high - summary["map"])  # not clipped here
+    f1 = summary["rules"]["f1"]
+    low, high = f1["micro_f1_ci95"]
+    assert low <= f1["micro_f1"] <= high

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from alti2v import defaults
-from alti2v.cli import build, evaluate, pred, train, vectors, vocab
+from alti2v.cli import build, evaluate, export, pred, train, vectors, vocab
 from alti2v.cli.common import (
     ErrorMessages,
     FlagModes,
@@ -32,7 +32,7 @@ Every mode reads from and writes to --data-dir.
 # The stages in the order their modes run; each declares its modes and flags, checks them and
 # runs (alti2v.cli.vocab is the shape).
 BRIEF_FOOTER = "These are the most used flags; --help-all lists every flag, by mode."
-STAGES = (vocab, build, train, evaluate, pred, vectors)
+STAGES = (vocab, build, train, evaluate, export, pred, vectors)
 ERRORS = ErrorMessages(
     prefix="alt_i2v.py: error: ",
     interrupted="alt_i2v.py: interrupted; run the same command again to resume",
@@ -91,7 +91,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, froze
     all_modes = [mode for stage in STAGES for mode in stage.MODES]
     if not any(getattr(args, mode) for mode in all_modes):
         parser.error(
-            "choose at least one mode: --maeshori, --build, --train, --eval, --pred FILE..., "
+            "choose at least one mode: --maeshori, --build, --train, --eval, --export DIR, "
+            "--pred FILE..., "
             "--vec FILE..., --index, --similar FILE..., --duplicates"
         )
     printing_json = [f"--{mode}" for mode in flags.modes["json"] if getattr(args, mode)]

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 MODES = ("pred",)
 # The modes that load a model: --model picks it for each of them.
-MODEL_MODES = ("eval", "pred", "vec", "index", "similar", "duplicates")
+MODEL_MODES = ("eval", "export", "pred", "vec", "index", "similar", "duplicates")
 
 
 def add_modes(modes: argparse._ArgumentGroup) -> None:

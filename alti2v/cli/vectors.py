@@ -21,7 +21,7 @@ def add_modes(modes: argparse._ArgumentGroup) -> None:
         "--vec",
         nargs="+",
         metavar="FILE",
-        help="write each image's feature vector to --vec-out (a folder: its images)",
+        help="write each image's feature vector to --vec-out",
     )
     modes.add_argument(
         "--index", action="store_true", help="index every post of the dataset for --similar"
@@ -30,7 +30,7 @@ def add_modes(modes: argparse._ArgumentGroup) -> None:
         "--similar",
         nargs="+",
         metavar="FILE",
-        help="print the indexed posts most similar to each image (a folder: its images)",
+        help="print the indexed posts most similar to each image",
     )
     modes.add_argument(
         "--duplicates", action="store_true", help="print groups of near-duplicate indexed posts"

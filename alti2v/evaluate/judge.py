@@ -86,7 +86,7 @@ def judge(
         "tags": len(tags),
         "tags_with_positives": int(np.sum(~np.isnan(average_precision))),
         "map": _nanmean(average_precision),
-        "map_ci95": _interval(columns["bootstrap_map"]),
+        "map_ci95": _interval(columns["bootstrap_map"], _nanmean(average_precision)),
         "map_by_category": _map_by(average_precision, categories, TAG_CATEGORIES),
         "map_by_frequency": _map_by_frequency(average_precision, train_counts),
         "rules": {rule: _rule_summary(result, categories) for rule, result in rules.items()},
@@ -146,6 +146,10 @@ def _column_pass(scores, targets, fit_half, categories, settings) -> dict:
         for resample in range(settings.bootstrap):
             rows = _resample(settings.seed, resample, num_images)
             ap = column_average_precision(block_scores[rows], actual[rows])
+            # The tag set stays the estimate's: a tag whose positives all dropped out of this
+            # resample keeps its AP on all images. Left out, rare tags (often the hard ones)
+            # would leave the mean more often than others and shift every resample upwards.
+            ap = np.where(np.isnan(ap), average_precision[block], ap)
             ap_sums[resample] += np.nansum(ap)
             ap_counts[resample] += np.sum(~np.isnan(ap))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -242,7 +246,7 @@ def _bootstrap_micro_f1(per_image: np.ndarray, settings: Settings) -> np.ndarray
 def _rule_summary(result: dict, categories: list[str]) -> dict:
     per_tag = result["per_tag"]
     summary = _decisions(per_tag)
-    summary["micro_f1_ci95"] = _interval(result["bootstrap"])
+    summary["micro_f1_ci95"] = _interval(result["bootstrap"], summary["micro_f1"])
     summary["by_category"] = {
         category: _decisions(per_tag[np.array(categories) == category])
         for category in TAG_CATEGORIES
@@ -326,11 +330,16 @@ def _map_by_frequency(average_precision, train_counts: np.ndarray) -> dict:
     return _map_by(average_precision, groups, ["0", *labels])
 
 
-def _interval(values: np.ndarray) -> list[float] | None:
+def _interval(values: np.ndarray, estimate: float | None) -> list[float] | None:
+    """The 95% interval around `estimate` from its bootstrap `values`: estimate +- 1.96 of
+    their standard deviation, within [0, 1]. Centred on what it estimates: the resamples'
+    percentiles are not, where resampling shifts a statistic (AP counts a drawn-twice positive
+    twice), and then may not even hold the estimate."""
     values = values[np.isfinite(values)]
-    if not len(values):
+    if len(values) < 2 or estimate is None or not math.isfinite(estimate):
         return None
-    return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
+    half_width = 1.96 * float(np.std(values, ddof=1))
+    return [max(0.0, estimate - half_width), min(1.0, estimate + half_width)]
 
 
 def _nanmean(values) -> float | None:

@@ -48,7 +48,10 @@ def find_inputs(arguments: list[str], recursive: bool = False) -> FoundInputs:
     for argument in arguments:
         path = Path(argument)
         if path.is_dir():
-            for image in _walk(path, recursive, found.problems):
+            images = _walk(path, recursive, found.problems)
+            if not images:
+                found.problems.append(_no_images(path, recursive))
+            for image in images:
                 add(image, path)
         elif path.exists() or path.is_symlink() or not glob.has_magic(argument):
             add(path, path.parent)  # a missing file is reported when it fails to decode
@@ -99,6 +102,13 @@ def _walk(folder: Path, recursive: bool, problems: list[str]) -> list[Path]:
         if recursive:
             pending.extend(reversed(subfolders))
     return images
+
+
+def _no_images(folder: Path, recursive: bool) -> str:
+    """The line for a folder given with no images in it: add --recursive when they are deeper."""
+    if not recursive and _walk(folder, True, []):
+        return f"{folder}: no images in this folder, but its subfolders hold some; add --recursive"
+    return f"{folder}: no images in this folder or its subfolders"
 
 
 def _is_image_name(path: Path) -> bool:

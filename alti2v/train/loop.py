@@ -82,7 +82,11 @@ def train(
     cluster.check_batch_size(config.batch_size)
     tags = load_vocabulary(data.vocab)
     # model.json carries each tag's category, so --pred and --eval need no data directory.
-    categories = load_vocabulary_meta(data.vocab_meta).get("categories", {})
+    vocab_meta = load_vocabulary_meta(data.vocab_meta)
+    # Each tag's training count too: --export writes them into the WD layout's CSV.
+    counts = vocab_meta.get("counts", {})
+    tag_info = {"categories": vocab_meta.get("categories", {}),
+                "counts": {tag: counts[tag] for tag in tags if tag in counts}}  # fmt: skip
     checkpoints = data.checkpoints
     # The reader closes the database once the prefetch threads are done with it.
     reader = RecordReader(open_db(data.db))
@@ -150,7 +154,7 @@ def train(
                     raise KeyboardInterrupt
     finally:
         reader.close()
-    return cluster.on_first_process(_export, data, checkpoints, model, state, tags, categories)
+    return cluster.on_first_process(_export, data, checkpoints, model, state, tags, tag_info)
 
 
 def _start_or_resume(
@@ -262,7 +266,7 @@ def _write_history(path: Path, history: list[dict]) -> None:
 
 
 def _export(
-    data: DataDir, checkpoints: Path, model, state: TrainState, tags, categories: dict
+    data: DataDir, checkpoints: Path, model, state: TrainState, tags, tag_info: dict
 ) -> Path:
     if state.exported and (data.models / state.exported).is_dir():
         log.info("the model of this run is already exported: %s", data.models / state.exported)
@@ -272,7 +276,7 @@ def _export(
     best_row = next(
         (row for row in state.history if row["eval_map"] == state.best_map), state.history[-1]
     )
-    info = {**state.config, "metrics": best_row, "categories": categories}
+    info = {**state.config, "metrics": best_row, **tag_info}
     folder = export_model(data.models, source, tags, info)
     state.exported = folder.name
     record_state(latest_checkpoint(checkpoints), state)

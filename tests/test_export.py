@@ -1,0 +1,193 @@
+"""--export: the WD tagger layout. The graph agrees with the trained Keras model (inference form)
+on the same input; the CSV's rows are what kohya indexes (ratings, general, character); fed
+exactly as kohya's tagger feeds a WD model (bench.common.KOHYA_REVISION), the folder gives the
+caption the model's own probabilities give; a destination that holds files is refused before
+any work."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+import onnxruntime
+import pytest
+from PIL import Image
+
+from alti2v.data.images import RESIZE_FILTERS
+from alti2v.data.posts import iter_posts
+from alti2v.export.graph import IMAGENET_MEAN_BGR, WD_INPUT_SIZE, resize_matrix
+from alti2v.model.saved import load_model
+from bench.common import kohya_wd14_input
+
+# kohya's tag_images_by_wd14_tagger.py defaults.
+KOHYA_GENERAL_THRESHOLD, KOHYA_CHARACTER_THRESHOLD = 0.35, 0.85
+
+
+@pytest.fixture(scope="module")
+def categorised(trained, tmp_path_factory) -> Path:
+    """A copy of the trained model whose vocabulary has a character and a copyright tag."""
+    folder = tmp_path_factory.mktemp("categorised") / "model"
+    shutil.copytree(trained.model_folder, folder)
+    info = json.loads((folder / "model.json").read_text())
+    tags = (folder / "vocab.txt").read_text().split()
+    plain = [tag for tag in tags if not tag.startswith("rating:")]
+    info["categories"] = {
+        **info.get("categories", {}),
+        plain[0]: "character",
+        plain[1]: "copyright",
+    }
+    (folder / "model.json").write_text(json.dumps(info))
+    return folder
+
+
+def export(alt_i2v, trained, model: Path, destination: Path, *flags: str, expect: int | None = 0):
+    return alt_i2v(
+        "--export",
+        destination,
+        "--model",
+        model,
+        "--data-dir",
+        trained.data_dir,
+        *flags,
+        expect=expect,
+    )
+
+
+@pytest.fixture(scope="module")
+def exported(alt_i2v, trained, categorised, tmp_path_factory) -> Path:
+    destination = tmp_path_factory.mktemp("wd") / "alt-i2v-wd-tagger"
+    result = export(alt_i2v, trained, categorised, destination)
+    assert result.stdout.startswith(f"export: {categorised} -> {destination}: 4 ratings, ")
+    return destination
+
+
+def csv_rows(folder: Path) -> list[dict]:
+    with (folder / "selected_tags.csv").open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize("resize", ["area", "bilinear", "bicubic", "lanczos"])
+def test_the_resize_matrix_is_the_pillow_filter_itself(resize) -> None:
+    rng = np.random.default_rng(0)
+    plane = rng.uniform(0, 255, (WD_INPUT_SIZE, WD_INPUT_SIZE)).astype(np.float32)
+    pillow = np.asarray(Image.fromarray(plane, mode="F").resize((150, 150), RESIZE_FILTERS[resize]))
+    matrix = resize_matrix(WD_INPUT_SIZE, 150, resize)
+    np.testing.assert_allclose(matrix @ plane @ matrix.T, pillow, atol=2e-3)
+    assert not np.allclose(matrix, resize_matrix(WD_INPUT_SIZE, 150, "nearest"))
+
+
+def test_the_graph_agrees_with_the_trained_model_in_inference_form(exported, categorised):
+    loaded = load_model(categorised)
+    rng = np.random.default_rng(1)
+    bgr = rng.uniform(0, 255, (3, WD_INPUT_SIZE, WD_INPUT_SIZE, 3)).astype(np.float32)
+    session = onnxruntime.InferenceSession(str(exported / "model.onnx"))
+    (output,) = session.run(None, {"input": bgr})
+    matrix = resize_matrix(WD_INPUT_SIZE, loaded.model.input_shape[1], loaded.info["resize"])
+    small = np.einsum("oh,nhwc,pw->nopc", matrix, bgr, matrix)
+    keras_input = small - np.array(IMAGENET_MEAN_BGR, np.float32)  # BGR already
+    expected = keras.ops.convert_to_numpy(loaded.model(keras_input, training=False))
+    column = {tag: index for index, tag in enumerate(loaded.tags)}
+    for row_number, row in enumerate(csv_rows(exported)):
+        tag = f"rating:{row['name']}" if row["category"] == "9" else row["name"]
+        wanted = expected[:, column[tag]] if tag in column else np.zeros(len(bgr))
+        np.testing.assert_allclose(output[:, row_number], wanted, atol=1e-5, err_msg=tag)
+    # BatchNormalization in training form would give other outputs: the test can tell.
+    assert not np.allclose(keras.ops.convert_to_numpy(loaded.model(keras_input, training=True)),
+                           expected, atol=1e-3)  # fmt: skip
+
+
+def test_the_csv_lists_the_four_ratings_then_general_then_character(exported, categorised):
+    rows = csv_rows(exported)
+    assert list(rows[0]) == ["tag_id", "name", "category", "count"]  # no --eval: no thresholds
+    assert [row["name"] for row in rows[:4]] == ["general", "sensitive", "questionable", "explicit"]
+    categories = [int(row["category"]) for row in rows]
+    assert categories[:4] == [9] * 4
+    assert categories[4:] == sorted(categories[4:])  # every general (0) before every character
+    assert set(categories[4:]) == {0, 4}
+    assert [row["tag_id"] for row in rows] == [str(number) for number in range(len(rows))]
+    info = json.loads((categorised / "model.json").read_text())
+    tags = [tag for tag in (categorised / "vocab.txt").read_text().split()]
+    plain = [tag for tag in tags if not tag.startswith("rating:")]
+    assert [row["name"] for row in rows if row["category"] == "4"] == [plain[0]]
+    assert plain[1] in [row["name"] for row in rows if row["category"] == "0"]  # folded
+    assert {row["name"]: int(row["count"]) for row in rows[4:]} == {
+        tag: info["counts"][tag] for tag in plain
+    }
+    preprocess = json.loads((exported / "preprocess.json").read_text())
+    assert preprocess["input"]["channels"] == "BGR" and preprocess["input"]["size"] == 448
+    card = (exported / "README.md").read_text()
+    assert card.startswith("---\nlibrary_name: onnx\n")
+    assert f"# alt-i2v tagger: {len(tags)} tags" in card
+
+
+def test_drop_leaves_the_other_tags_out_and_the_graph_follows(alt_i2v, trained, categorised,
+                                                              tmp_path):  # fmt: skip
+    result = export(alt_i2v, trained, categorised, tmp_path / "wd", "--export-other-tags", "drop")
+    assert ", 1 left out;" in result.stdout
+    rows = csv_rows(tmp_path / "wd")
+    session = onnxruntime.InferenceSession(str(tmp_path / "wd" / "model.onnx"))
+    assert session.get_outputs()[0].shape[1] == len(rows)
+    tags = (categorised / "vocab.txt").read_text().split()
+    copyright_tag = [tag for tag in tags if not tag.startswith("rating:")][1]
+    assert copyright_tag not in [row["name"] for row in rows]
+
+
+def test_kohya_s_tagger_reads_the_folder_and_captions_by_the_models_probabilities(
+    exported, trained, categorised
+):
+    rows = csv_rows(exported)
+    # kohya's reading of the CSV: names by category, in file order.
+    rating_tags = [row["name"] for row in rows if row["category"] == "9"]
+    general_tags = [row["name"] for row in rows if row["category"] == "0"]
+    character_tags = [row["name"] for row in rows if row["category"] == "4"]
+    session = onnxruntime.InferenceSession(str(exported / "model.onnx"))
+    input_name = session.get_inputs()[0].name
+    paths = [post.image for post in iter_posts(trained.data_dir / "imgs")][:4]
+    probabilities = session.run(None, {input_name: np.array([kohya_wd14_input(p) for p in paths])})[
+        0
+    ]
+    loaded = load_model(categorised)
+    column = {tag: index for index, tag in enumerate(loaded.tags)}
+    for path, prob in zip(paths, probabilities, strict=True):
+        caption = []
+        for index, value in enumerate(prob[4:]):  # kohya's loop, as written
+            if index < len(general_tags) and value >= KOHYA_GENERAL_THRESHOLD:
+                caption.append(general_tags[index])
+            elif index >= len(general_tags) and value >= KOHYA_CHARACTER_THRESHOLD:
+                caption.append(character_tags[index - len(general_tags)])
+        rating = rating_tags[int(prob[:4].argmax())]
+        # The same image as the graph sees it, through Keras: the tags it gives by name.
+        bgr = kohya_wd14_input(path)
+        matrix = resize_matrix(WD_INPUT_SIZE, 150, loaded.info["resize"])
+        small = np.einsum("oh,hwc,pw->opc", matrix, bgr, matrix) - np.array(IMAGENET_MEAN_BGR)
+        own = loaded.model(small[None].astype(np.float32), training=False)
+        own = keras.ops.convert_to_numpy(own)[0]
+        threshold = dict.fromkeys(general_tags, KOHYA_GENERAL_THRESHOLD)
+        threshold |= dict.fromkeys(character_tags, KOHYA_CHARACTER_THRESHOLD)
+        expected = [
+            tag for tag in general_tags + character_tags if own[column[tag]] >= threshold[tag]
+        ]
+        assert caption == expected, path
+        ratings = {name: own[column[f"rating:{name}"]] if f"rating:{name}" in column else 0.0
+                   for name in rating_tags}  # fmt: skip
+        assert rating == max(ratings, key=ratings.get)
+
+
+def test_an_export_into_a_folder_that_holds_files_is_refused_before_any_work(
+    alt_i2v, trained, tmp_path
+):
+    destination = tmp_path / "taken"
+    destination.mkdir()
+    (destination / "keep.txt").write_text("mine")
+    result = export(alt_i2v, trained, trained.model_folder, destination, expect=None)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"alt_i2v.py: error: --export {destination}: exists and is not an empty folder; "
+        "give a new one"
+    )
+    assert [path.name for path in destination.iterdir()] == ["keep.txt"]
+    assert [path.name for path in tmp_path.iterdir()] == ["taken"]  # nothing half written
