@@ -191,3 +191,74 @@ def test_an_export_into_a_folder_that_holds_files_is_refused_before_any_work(
     )
     assert [path.name for path in destination.iterdir()] == ["keep.txt"]
     assert [path.name for path in tmp_path.iterdir()] == ["taken"]  # nothing half written
+
+
+# --- a WD-layout folder as --model ------------------------------------------------------------
+
+
+def wd_pred(alt_i2v, trained, folder: Path, image: Path, *flags, expect: int | None = 0):
+    return alt_i2v("--pred", image, "--model", folder, "--json", "--top-k", 0, "--tta", "none",
+                   "--quiet", "--data-dir", trained.data_dir, *flags, expect=expect)  # fmt: skip
+
+
+def test_pred_runs_an_exported_folder_with_its_vocabulary_and_the_wd_input(
+    alt_i2v, trained, exported, categorised, tmp_path
+):
+    image = next(post.image for post in iter_posts(trained.data_dir / "imgs"))
+    record = json.loads(wd_pred(alt_i2v, trained, exported, image).stdout)
+    by_tag = {item["tag"]: item["prob"] for item in record["tags"]}
+    rows = csv_rows(exported)
+    assert set(by_tag) | {record["rating"]["tag"]} <= {
+        f"rating:{row['name']}" if row["category"] == "9" else row["name"] for row in rows
+    }
+    assert record["rating"]["tag"].startswith("rating:")  # the 4-way choice, as for --train's
+    # The same image padded white and shrunk by area to 448, through Keras' --pred: the
+    # export's probabilities agree up to 8-bit rounding (docs/export.md measures it).
+    square = tmp_path / "square.png"
+    picture = Image.open(image).convert("RGB")
+    side = max(picture.size)
+    canvas = Image.new("RGB", (side, side), (255, 255, 255))
+    canvas.paste(picture, ((side - picture.width) // 2, (side - picture.height) // 2))
+    canvas.resize((448, 448), Image.Resampling.BOX).save(square)
+    keras_record = json.loads(wd_pred(alt_i2v, trained, categorised, square).stdout)
+    for item in keras_record["tags"]:
+        assert by_tag[item["tag"]] == pytest.approx(item["prob"], abs=0.02), item["tag"]
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        ("header", "selected_tags.csv: its header is not tag_id,name,category,..."),
+        ("category", "selected_tags.csv: line 2 has no known category"),
+        ("rows", "outputs, selected_tags.csv lists"),
+        ("onnx", "model.onnx: onnxruntime cannot load it ("),
+    ],
+)
+def test_a_broken_wd_folder_ends_in_one_line(alt_i2v, trained, exported, tmp_path, breakage,
+                                            message):  # fmt: skip
+    folder = tmp_path / "broken"
+    shutil.copytree(exported, folder)
+    tags_file = folder / "selected_tags.csv"
+    lines = tags_file.read_text().splitlines()
+    if breakage == "header":
+        tags_file.write_text("\n".join(["id,tag,kind", *lines[1:]]) + "\n")
+    elif breakage == "category":
+        tags_file.write_text("\n".join([lines[0], lines[1].replace(",9,", ",7,"), *lines[2:]]))
+    elif breakage == "rows":
+        tags_file.write_text("\n".join(lines[:-1]) + "\n")
+    else:
+        (folder / "model.onnx").write_bytes(b"not an onnx file")
+    image = next(post.image for post in iter_posts(trained.data_dir / "imgs"))
+    result = wd_pred(alt_i2v, trained, folder, image, expect=3)
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("alt_i2v.py:")]
+    assert message in line and "Traceback" not in result.stderr
+
+
+def test_eval_and_the_vector_modes_refuse_a_wd_folder_in_one_line(alt_i2v, trained, exported):
+    for mode in (("--eval",), ("--vec", str(next((trained.data_dir / "imgs").glob("*.png"))))):
+        result = alt_i2v(*mode, "--model", exported, "--data-dir", trained.data_dir, expect=3)
+        assert (
+            result.stderr.strip()
+            .splitlines()[-1]
+            .startswith(f"alt_i2v.py: error: {exported}: a WD tagger folder; ")
+        )

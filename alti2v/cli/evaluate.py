@@ -57,13 +57,17 @@ def run(args: argparse.Namespace, given: frozenset[str], data, progress: Progres
     from alti2v.cli.common import model_precision
     from alti2v.evaluate.judge import Settings
     from alti2v.evaluate.run import EvalOptions, evaluate, unreadable
-    from alti2v.model.saved import find_model, load_model
+    from alti2v.model.saved import find_model, load_model, trained_here
 
     folder = find_model(args.model, data.models)
     threshold = defaults.EVAL_THRESHOLD if args.threshold is None else args.threshold
     settings = Settings(args.threshold_rule, threshold, args.bootstrap, args.seed)
     options = EvalOptions(args.eval_dir, args.baseline_max, args.weights, settings, args.batch_size)
-    loaded = replace(load_model(folder, model_precision(args)), tta=args.tta)
+    loaded = trained_here(
+        load_model(folder, model_precision(args)), "--eval",
+        "judges models from --train (it reads the dataset's 150x150 pixels)",
+    )  # fmt: skip
+    loaded = replace(loaded, tta=args.tta)
     summary = evaluate(data, loaded, folder, options, progress)
     failed = unreadable(summary)
     if args.json:

@@ -44,11 +44,12 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace, given: frozenset[str], data, progress: Progress) -> int:
     from alti2v.export.wd import export_wd
-    from alti2v.model.saved import find_model, load_model
+    from alti2v.model.saved import find_model, load_model, trained_here
 
     folder = find_model(args.model, data.models)
+    loaded = trained_here(load_model(folder), "--export", "exports models from --train")
     written = export_wd(
-        load_model(folder),
+        loaded,
         args.export,
         args.export_other_tags,
         data.evaluation(folder.name).summary,

@@ -90,9 +90,10 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace, given: frozenset[str], data, progress: Progress) -> int:
     """The vector modes asked for, in their order, on one model; return the failed inputs."""
     from alti2v.cli.common import model_precision
-    from alti2v.model.saved import find_model, load_model
+    from alti2v.model.saved import find_model, load_model, trained_here
 
     loaded = load_model(find_model(args.model, data.models), model_precision(args))
+    trained_here(loaded, "the vector modes", "need a model from --train (an inner layer)")
     failures = 0
     for mode, run_mode in RUNS.items():
         if getattr(args, mode):

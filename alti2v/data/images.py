@@ -49,6 +49,7 @@ def _vgg_input(pixels: np.ndarray) -> np.ndarray:
 PREPROCESSORS = {
     "raw": lambda pixels: pixels.astype(np.float32),
     "vgg": _vgg_input,
+    "bgr": lambda pixels: pixels[..., ::-1].astype(np.float32),  # WD taggers: BGR, 0-255
 }
 
 
@@ -57,9 +58,11 @@ def load_image(
     image_size: int = defaults.IMAGE_SIZE,
     resize: str = defaults.RESIZE,
     max_pixels: int = defaults.MAX_PIXELS,
+    pad: bool = False,
 ) -> np.ndarray:
     """Decode `path` (first frame, EXIF orientation applied, transparency on white) and resize
-    it to an `image_size` x `image_size` x 3 uint8 array. Raises InputError."""
+    it to an `image_size` x `image_size` x 3 uint8 array; `pad` first pads it white to a
+    centred square (as WD taggers are fed) rather than stretching it. Raises InputError."""
     previous_limit = Image.MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
@@ -76,6 +79,8 @@ def load_image(
                 # In place: otherwise Pillow copies every image that needs no turning.
                 ImageOps.exif_transpose(image, in_place=True)
                 rgb = _to_rgb(image)
+                if pad:
+                    rgb = _padded_square(rgb)
                 resized = rgb.resize((image_size, image_size), RESIZE_FILTERS[resize])
                 return np.asarray(resized, dtype=np.uint8)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
@@ -95,13 +100,25 @@ def load_image_or_error(
     image_size: int = defaults.IMAGE_SIZE,
     resize: str = defaults.RESIZE,
     max_pixels: int = defaults.MAX_PIXELS,
+    pad: bool = False,
 ) -> np.ndarray | InputError:
     """load_image's pixels, or its error returned (not raised), so that one bad file fails alone
     in a batch or a worker process."""
     try:
-        return load_image(path, image_size, resize, max_pixels)
+        return load_image(path, image_size, resize, max_pixels, pad)
     except InputError as error:
         return error
+
+
+def _padded_square(image: Image.Image) -> Image.Image:
+    """`image` centred on a white square of its longer side (left and top get the smaller half
+    of an odd padding, as kohya's tagger pads)."""
+    if image.width == image.height:
+        return image
+    side = max(image.size)
+    square = Image.new("RGB", (side, side), (255, 255, 255))
+    square.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
+    return square
 
 
 def _oversized(image: Image.Image, max_pixels: int) -> str:

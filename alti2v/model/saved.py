@@ -1,4 +1,5 @@
-"""Exported models: `models/<time>/` holds model.keras, vocab.txt and model.json.
+"""Exported models: `models/<time>/` holds model.keras, vocab.txt and model.json; --model may
+also name a folder in the WD tagger layout (alti2v.model.wd_folder), which --pred runs.
 
 The vocabulary travels with every model, so a model can tag images anywhere; model.json records
 how its input was made (image size, resize filter, preprocessing) and how well it scored.
@@ -18,6 +19,7 @@ from alti2v.data.layout import MODEL_FILE, ModelFiles
 from alti2v.data.vocabulary import load_vocabulary, write_vocabulary
 from alti2v.errors import PipelineError, one_line
 from alti2v.model.precision import at_precision
+from alti2v.model.wd_folder import is_wd_folder, load_wd_folder
 
 
 class ModelError(PipelineError):
@@ -26,7 +28,7 @@ class ModelError(PipelineError):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    model: keras.Model
+    model: keras.Model  # or, for a WD folder, an onnxruntime session with predict_on_batch
     tags: list[str]
     info: dict
     folder: Path
@@ -60,12 +62,23 @@ def export_model(models: Path, model: keras.Model, tags: list[str], info: dict) 
     return folder
 
 
+def trained_here(loaded: LoadedModel, mode: str, why: str) -> LoadedModel:
+    """`loaded` itself when it came from --train; a WD tagger folder ends `mode` in one line."""
+    if loaded.info.get("layout") == "wd":
+        raise ModelError(f"{loaded.folder}: a WD tagger folder; {mode} {why}; --pred runs it")
+    return loaded
+
+
 def find_model(path: Path | None, models: Path) -> Path:
-    """The model folder for --model PATH (a folder or its model.keras), else the newest one."""
+    """The model folder for --model PATH (a folder or its model.keras, or a WD tagger folder),
+    else the newest one."""
     if path is not None:
-        folder = path.parent if path.suffix == ".keras" else path
-        if not ModelFiles(folder).model.is_file():
-            raise ModelError(f"{path}: no {MODEL_FILE} there; give a folder made by --train")
+        folder = path.parent if path.suffix in (".keras", ".onnx") else path
+        if not ModelFiles(folder).model.is_file() and not is_wd_folder(folder):
+            raise ModelError(
+                f"{path}: no {MODEL_FILE} there, nor model.onnx with selected_tags.csv; give a "
+                "folder made by --train or --export, or a WD tagger folder"
+            )
         return folder
     candidates = sorted(models.glob(f"[!.]*/{MODEL_FILE}")) if models.is_dir() else []
     if not candidates:
@@ -74,7 +87,10 @@ def find_model(path: Path | None, models: Path) -> Path:
 
 
 def load_model(folder: Path, precision: str = "float32") -> LoadedModel:
-    """The model of `folder`, computing in `precision`."""
+    """The model of `folder`, computing in `precision` (a WD folder: onnxruntime's float32)."""
+    if is_wd_folder(folder) and not ModelFiles(folder).model.is_file():
+        session, tags, info = load_wd_folder(folder)
+        return LoadedModel(session, tags, info, folder)
     files = ModelFiles(folder)
     tags = load_vocabulary(files.vocab, ModelError, _FIX, missing=None)
     info = read_json(files.info, ModelError, _FIX)

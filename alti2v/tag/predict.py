@@ -64,8 +64,9 @@ def decoded_batches(
     pool as the model's `info` (model.json) says; --pred and --vec both read images this way."""
     with DECODER_POOLS[pool](max_workers=workers or os.cpu_count()) as executor:
         decoded = _decode_ahead(
-            executor, images, 2 * batch_size, info["image_size"], info["resize"]
-        )
+            executor, images, 2 * batch_size, info["image_size"], info["resize"],
+            info.get("pad", False),
+        )  # fmt: skip
         batch: list[tuple[InputImage, np.ndarray | InputError]] = []
         for item in decoded:
             batch.append(item)
@@ -83,14 +84,16 @@ def predict_arrays(loaded: LoadedModel, pixels: np.ndarray) -> np.ndarray:
 
 
 def _decode_ahead(
-    executor: Executor, images: Iterable[InputImage], ahead: int, image_size: int, resize: str
-) -> Iterator[tuple[InputImage, np.ndarray | InputError]]:
+    executor: Executor, images: Iterable[InputImage], ahead: int, image_size: int, resize: str,
+    pad: bool,
+) -> Iterator[tuple[InputImage, np.ndarray | InputError]]:  # fmt: skip
     """Decoded images in input order, with up to `ahead` decodes running or done in advance."""
     pending: deque = deque()
     for image in images:
-        pending.append(
-            (image, executor.submit(load_image_or_error, image.path, image_size, resize))
+        decoding = executor.submit(
+            load_image_or_error, image.path, image_size, resize, defaults.MAX_PIXELS, pad
         )
+        pending.append((image, decoding))
         if len(pending) > ahead:
             first, future = pending.popleft()
             yield first, future.result()
