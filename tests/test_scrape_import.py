@@ -131,3 +131,31 @@ def test_a_tag_file_that_is_not_utf8_is_skipped_as_maeshori_refuses_it(tmp_path)
     )
     assert [post.labels() for post in iter_posts(data_dir / "imgs")] == [["solo"]]
     assert not any("\ufffd" in path.read_text() for path in (data_dir / "imgs").glob("*.txt"))
+
+
+def test_a_json_beside_the_image_keeps_its_rating_and_categories(tmp_path):
+    source, data_dir = tmp_path / "source", tmp_path / "data"
+    source.mkdir()
+    for stem, tags, meta in (
+        ("1", "1girl hatsune_miku", {"rating": "q", "tag_string_character": "hatsune_miku",
+                                     "tag_string_general": "1girl", "md5": "ignored"}),
+        ("2", "solo rating:explicit", {"rating": "g"}),  # the .txt's rating tag wins
+        ("3", "smile", None),  # a .json that is not JSON: imported without it
+    ):  # fmt: skip
+        (source / f"{stem}.png").write_bytes(make_image(int(stem), "PNG"))
+        (source / f"{stem}.txt").write_text(tags)
+        if meta is not None:
+            (source / f"{stem}.json").write_text(json.dumps(meta))
+        else:
+            (source / f"{stem}.json").write_text("{not json")
+    result = run_cli(["--mode", "import", "--src", str(source), "--data-dir", str(data_dir)])
+    assert result.returncode == 0, result.stderr
+    assert f"{source / '3.json'}: unreadable (" in result.stderr
+    saved = {post.post_id: post for post in iter_posts(data_dir / "imgs")}
+    first, second, third = (json.loads(saved[key].meta_file.read_text()) for key in "123")
+    assert first["rating"] == "q" and first["tag_string_character"] == "hatsune_miku"
+    assert "md5" in first and first["md5"] != "ignored"  # only rating and categories come along
+    assert saved["1"].tag_categories()["hatsune_miku"] == "character"
+    assert saved["1"].rating_tag() == "rating:questionable"
+    assert second["rating"] == "e"
+    assert third["rating"] is None

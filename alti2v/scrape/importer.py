@@ -2,13 +2,17 @@
 
 Tag files may be Danbooru's space-separated form or the comma-separated form of training sets
 (`alti2v.data.posts.parse_tags` reads both). A `rating:<word>` tag becomes the post's rating
-instead of a tag. New posts get ids after the largest id in `imgs/`; the image is hard-linked
-where the file system allows, else copied. A file whose content md5 is already in `imgs/` is
-skipped as a duplicate, so importing the same folder twice adds nothing. No network.
+instead of a tag; without one, a same-stem `.json` beside the image (a post in this project's or
+Danbooru's layout) gives its `rating` letter, and its `tag_string_<category>` fields come along,
+so a folder in the data directory's own layout imports without losing ratings or categories.
+New posts get ids after the largest id in `imgs/`; the image is hard-linked where the file
+system allows, else copied. A file whose content md5 is already in `imgs/` is skipped as a
+duplicate, so importing the same folder twice adds nothing. No network.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -68,6 +72,26 @@ def split_rating(tags: list[str]) -> tuple[list[str], str | None, str | None]:
     return kept, rating, raw
 
 
+def sidecar_metadata(files: dict[str, Path]) -> dict:
+    """The rating letter and tag categories of the group's `.json`, where it has one ({} when
+    there is none; an unreadable one is named in a warning and left out)."""
+    path = files.get(".json")
+    if path is None:
+        return {}
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        log.warning("%s: unreadable (%s); imported without it", path, error)
+        return {}
+    if not isinstance(meta, dict):
+        return {}
+    kept = {key: value for key, value in meta.items()
+            if key.startswith("tag_string_") and isinstance(value, str)}  # fmt: skip
+    if meta.get("rating") in RATING_WORDS.values():
+        kept["rating"] = meta["rating"]
+    return kept
+
+
 def import_one(
     files: dict[str, Path], source_dir: Path, store: PostStore, post_id: int
 ) -> tuple[str | None, int]:
@@ -97,6 +121,10 @@ def import_one(
         log.warning("%s: not a decodable image; skipped", image)
         return CORRUPT, 0
     tags, rating, rating_raw = split_rating(parse_tags(text))
+    sidecar = sidecar_metadata(files)
+    if rating is None and "rating" in sidecar:
+        rating = rating_raw = sidecar.pop("rating")
+    sidecar.pop("rating", None)  # the .txt's rating tag wins
     metadata = {
         "id": post_id,
         "rating": rating,
@@ -108,6 +136,7 @@ def import_one(
         "file_size": len(data),
         "tag_string": " ".join(tags),
         "imported_from": str(image.relative_to(source_dir)),
+        **sidecar,
     }
     store.write(post_id, extension, link_or_copy(image, data), metadata, tags)
     return None, len(data)
