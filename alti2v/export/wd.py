@@ -33,6 +33,8 @@ import onnx
 
 from alti2v import PROJECT_URL
 from alti2v.data.files import atomic_write_text, publish_folder, read_json
+from alti2v.data.layout import ModelFiles
+from alti2v.data.vocabulary import vocabulary_hash
 from alti2v.errors import PipelineError
 from alti2v.export.graph import OPSET, WD_INPUT_SIZE, tagger_graph
 from alti2v.model.saved import LoadedModel
@@ -79,7 +81,7 @@ def wd_rows(tags: list[str], categories: dict, counts: dict, other_tags: str) ->
             general.append(row)
         elif category == "character":
             character.append(Row(tag, CHARACTER_CATEGORY, row.count, column))
-    return ratings + general + [*character]
+    return ratings + general + character
 
 
 def export_wd(loaded: LoadedModel, destination: Path, other_tags: str, eval_summary: Path) -> dict:
@@ -119,9 +121,6 @@ def export_wd(loaded: LoadedModel, destination: Path, other_tags: str, eval_summ
 
 def _fitted(loaded: LoadedModel) -> dict[str, dict[str, float]]:
     """--eval's fitted rules for this model ({} when it has not been evaluated)."""
-    from alti2v.data.layout import ModelFiles
-    from alti2v.data.vocabulary import vocabulary_hash
-
     saved = read_json(ModelFiles(loaded.folder).thresholds, ExportError, "run --eval again", {})
     if saved and saved.get("vocab_hash") != vocabulary_hash(loaded.tags):
         log.warning("export: %s was fitted for another vocabulary; left out", loaded.folder)
