@@ -34,15 +34,6 @@ from bench.common import REPOSITORY, kohya_wd14_input, markdown_header, write_me
 REAL_IMAGES = REPOSITORY.parent / "shared" / "real-images"
 
 
-def padded_448(path: Path) -> Image.Image:
-    """The image padded white to a centred square and shrunk (or grown) to 448 by area."""
-    image = Image.open(path).convert("RGB")
-    side = max(image.size)
-    square = Image.new("RGB", (side, side), (255, 255, 255))
-    square.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
-    return square.resize((448, 448), Image.Resampling.BOX)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=Path("data/demo"))
@@ -92,7 +83,8 @@ def main(argv: list[str] | None = None) -> None:
             return session.run(None, {"input": bgr[None].astype(np.float32)})[0][0][in_model]
 
         def four_ways(path: Path) -> dict[str, np.ndarray]:
-            square = padded_448(path)
+            # Padded white to a centred square, area-shrunk to 448: --pred's WD input.
+            square = Image.fromarray(load_image(path, 448, "area", pad=True))
             square_path = Path(scratch) / "square.png"
             square.save(square_path)
             return {

@@ -17,7 +17,7 @@ import onnxruntime
 import pytest
 from PIL import Image
 
-from alti2v.data.images import RESIZE_FILTERS
+from alti2v.data.images import RESIZE_FILTERS, load_image
 from alti2v.data.posts import iter_posts
 from alti2v.export.graph import IMAGENET_MEAN_BGR, WD_INPUT_SIZE, resize_matrix
 from alti2v.model.saved import load_model
@@ -215,11 +215,7 @@ def test_pred_runs_an_exported_folder_with_its_vocabulary_and_the_wd_input(
     # The same image padded white and shrunk by area to 448, through Keras' --pred: the
     # export's probabilities agree up to 8-bit rounding (docs/export.md measures it).
     square = tmp_path / "square.png"
-    picture = Image.open(image).convert("RGB")
-    side = max(picture.size)
-    canvas = Image.new("RGB", (side, side), (255, 255, 255))
-    canvas.paste(picture, ((side - picture.width) // 2, (side - picture.height) // 2))
-    canvas.resize((448, 448), Image.Resampling.BOX).save(square)
+    Image.fromarray(load_image(image, 448, "area", pad=True)).save(square)
     keras_record = json.loads(wd_pred(alt_i2v, trained, categorised, square).stdout)
     for item in keras_record["tags"]:
         assert by_tag[item["tag"]] == pytest.approx(item["prob"], abs=0.02), item["tag"]

@@ -222,3 +222,14 @@ def test_raw_input_is_the_pixels_as_float32(pixel_batch: np.ndarray) -> None:
     actual = to_model_input(pixel_batch, "raw")
     assert actual.dtype == np.float32
     np.testing.assert_array_equal(actual, pixel_batch.astype(np.float32))
+
+
+def test_pad_centres_the_image_on_a_white_square_instead_of_stretching_it(tmp_path):
+    path = tmp_path / "wide.png"
+    Image.new("RGB", (40, 21), (200, 0, 0)).save(path)  # odd padding: 19 rows, 9 above
+    pixels = load_image(path, 40, "nearest", pad=True)
+    assert pixels.shape == (40, 40, 3)
+    assert (pixels[:9] == 255).all() and (pixels[30:] == 255).all()
+    assert (pixels[9:30] == (200, 0, 0)).all()
+    stretched = load_image(path, 40, "nearest")
+    assert (stretched == (200, 0, 0)).all()

@@ -38,19 +38,15 @@ from alti2v.data.vocabulary import vocabulary_hash
 from alti2v.errors import PipelineError
 from alti2v.export.graph import OPSET, WD_INPUT_SIZE, tagger_graph
 from alti2v.model.saved import LoadedModel
+from alti2v.model.wd_folder import ONNX_FILE, TAGS_FILE, WD_CATEGORIES
 
 log = logging.getLogger(__name__)
 
 # WD's rating rows, in its order, and the vocabulary tag each is.
 RATINGS = ("general", "sensitive", "questionable", "explicit")
-RATING_CATEGORY, GENERAL_CATEGORY, CHARACTER_CATEGORY = 9, 0, 4
-CATEGORIES = {
-    "rating": RATING_CATEGORY,
-    "general": GENERAL_CATEGORY,
-    "character": CHARACTER_CATEGORY,
-}
+CATEGORIES = {name: WD_CATEGORIES[name] for name in ("rating", "general", "character")}
+RATING_CATEGORY, GENERAL_CATEGORY, CHARACTER_CATEGORY = CATEGORIES.values()
 FOLDED = frozenset({"copyright", "artist", "meta", "unknown"})
-FILES = ("model.onnx", "selected_tags.csv", "preprocess.json", "README.md")
 THRESHOLD_RULE = "f1"  # the fitted rule written as best_threshold
 
 
@@ -90,8 +86,6 @@ def export_wd(loaded: LoadedModel, destination: Path, other_tags: str, eval_summ
     started = time.perf_counter()
     info = loaded.info
     rows = wd_rows(loaded.tags, info.get("categories", {}), info.get("counts", {}), other_tags)
-    if loaded.model.layers[1].dtype_policy.name != "float32":
-        raise ExportError(f"{loaded.folder}: load the model in float32 to export it")
     thresholds = _fitted(loaded)
     graph = tagger_graph(
         loaded.model, info.get("preprocess", "vgg"), info.get("resize", "area"),
@@ -100,23 +94,27 @@ def export_wd(loaded: LoadedModel, destination: Path, other_tags: str, eval_summ
     summary = read_json(eval_summary, ExportError, "run --eval again", missing=None)
     destination.parent.mkdir(parents=True, exist_ok=True)
     with publish_folder(destination) as folder:
-        onnx.save(graph, folder / "model.onnx")
+        onnx.save(graph, folder / ONNX_FILE)
         del graph
-        atomic_write_text(folder / "selected_tags.csv", _tags_csv(rows, thresholds))
+        atomic_write_text(folder / TAGS_FILE, _tags_csv(rows, thresholds))
         if thresholds:
             atomic_write_text(folder / "thresholds.csv", _category_csv(rows, thresholds))
             categories = [{"category": number, "name": name} for name, number in CATEGORIES.items()]
             atomic_write_text(folder / "categories.json", json.dumps(categories, indent=1))
         atomic_write_text(folder / "preprocess.json", json.dumps(_preprocess(info), indent=1))
         atomic_write_text(folder / "README.md", _model_card(loaded, rows, summary, other_tags))
-    by_category = {
-        name: sum(row.category == number for row in rows) for name, number in CATEGORIES.items()
-    }
+    by_category = _by_category(rows)
     return {
         "folder": str(destination), "rows": by_category, "thresholds": bool(thresholds),
         "dropped": len(loaded.tags) - sum(row.column is not None for row in rows),
         "seconds": round(time.perf_counter() - started, 1),
     }  # fmt: skip
+
+
+def _by_category(rows: list[Row]) -> dict[str, int]:
+    return {
+        name: sum(row.category == number for row in rows) for name, number in CATEGORIES.items()
+    }
 
 
 def _fitted(loaded: LoadedModel) -> dict[str, dict[str, float]]:
@@ -179,7 +177,7 @@ def _preprocess(info: dict) -> dict:
 
 
 def _model_card(loaded: LoadedModel, rows: list[Row], summary: dict | None, other: str) -> str:
-    counts = {number: sum(row.category == number for row in rows) for number in (9, 0, 4)}
+    counts = _by_category(rows)
     recipe = ("weights", "freeze", "augment", "loss", "image_size", "resize")
     folded = "folded into general" if other == "general" else "left out"
     lines = [
@@ -195,7 +193,8 @@ def _model_card(loaded: LoadedModel, rows: list[Row], summary: dict | None, othe
         f'VGG16 transfer learning as in "alternative illustration2vec" (2017), trained with '
         f"[alt-i2v]({PROJECT_URL}) and exported to the WD tagger layout: `model.onnx` takes "
         f"[N, 448, 448, 3] BGR 0-255, padded white to a square; `selected_tags.csv` lists "
-        f"{counts[9]} ratings, {counts[0]} general and {counts[4]} character tags (copyright, "
+        f"{counts['rating']} ratings, {counts['general']} general and {counts['character']} "
+        "character tags (copyright, "
         f"artist and meta tags {folded}).",
         "",
         f"Trained for {loaded.info.get('metrics', {}).get('epoch', '?')} epochs on the posts of "

@@ -17,8 +17,10 @@ import numpy as np
 from alti2v.errors import PipelineError, one_line
 
 ONNX_FILE, TAGS_FILE = "model.onnx", "selected_tags.csv"
-CATEGORY_NAMES = {"0": "general", "1": "artist", "3": "copyright", "4": "character",
-                  "5": "meta", "9": "rating"}  # fmt: skip
+# Danbooru's category numbers, which the layout's CSV uses (9: WD's ratings); --export writes
+# rating, general and character only.
+WD_CATEGORIES = {"general": 0, "artist": 1, "copyright": 3, "character": 4, "meta": 5, "rating": 9}
+CATEGORY_NAMES = {str(number): name for name, number in WD_CATEGORIES.items()}
 # How --pred decodes for such a model (alti2v.data.images.load_image's pad, resize, preprocess).
 WD_INPUT = {"pad": True, "resize": "area", "preprocess": "bgr"}
 

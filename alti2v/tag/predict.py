@@ -90,9 +90,7 @@ def _decode_ahead(
     """Decoded images in input order, with up to `ahead` decodes running or done in advance."""
     pending: deque = deque()
     for image in images:
-        decoding = executor.submit(
-            load_image_or_error, image.path, image_size, resize, defaults.MAX_PIXELS, pad
-        )
+        decoding = executor.submit(load_image_or_error, image.path, image_size, resize, pad=pad)
         pending.append((image, decoding))
         if len(pending) > ahead:
             first, future = pending.popleft()
