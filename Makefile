@@ -8,7 +8,7 @@ SHARED_WEIGHTS := ../shared/weights/vgg16_imagenet_notop.weights.h5
 DEMO_WEIGHTS := $(if $(wildcard $(SHARED_WEIGHTS)),$(SHARED_WEIGHTS),imagenet)
 DEMO_DIR := data/demo
 
-.PHONY: install gpu-venv lock check-wheels test lint demo bench clean
+.PHONY: install gpu-venv tag-venv lock check-wheels test lint demo bench clean
 
 install: $(VENV)/.installed
 
@@ -20,16 +20,29 @@ $(VENV)/.installed: requirements.txt constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
 	touch $@
 
+# The recipe of a venv beside .venv: the target is <venv>/.installed, its first prerequisite the
+# requirements file, installed at constraints.txt's versions.
+define other_venv
+@$(PYTHON) tools/check_python.py
+$(PYTHON) -m venv $(@D)
+$(@D)/bin/pip install --quiet --disable-pip-version-check -r $< -c constraints.txt
+touch $@
+endef
+
 # A second venv for NVIDIA GPUs: Keras on JAX with CUDA 12 (KERAS_BACKEND=jax), no TensorFlow.
 GPU_VENV := .venv-gpu
 gpu-venv: $(GPU_VENV)/.installed
 
 $(GPU_VENV)/.installed: requirements-gpu.txt constraints.txt
-	@$(PYTHON) tools/check_python.py
-	$(PYTHON) -m venv $(GPU_VENV)
-	$(GPU_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-gpu.txt \
-		-c constraints.txt
-	touch $@
+	$(other_venv)
+
+# A tag-only venv: --pred with WD-layout folders (an --export, a downloaded WD tagger) in
+# onnxruntime, no TensorFlow or Keras: .venv-tag/bin/python alt_i2v.py --pred ... --model DIR
+TAG_VENV := .venv-tag
+tag-venv: $(TAG_VENV)/.installed
+
+$(TAG_VENV)/.installed: requirements-tag.txt constraints.txt
+	$(other_venv)
 
 # Renew constraints.txt: today's newest releases within requirements.txt, for every platform
 # and Python 3.11 on (uv resolves for all of them at once); then run `make test` and commit.
@@ -73,8 +86,10 @@ bench: install
 	$(PY) -m bench.augment_cost
 	$(PY) -m bench.input_speed
 	$(PY) -m bench.precision
+	$(PY) -m bench.step_profile
 	$(PY) -m bench.export
+	$(PY) -m bench.tag_install
 	$(PY) -m bench.quality_grid --only defaults seed-recipe
 
 clean:
-	rm -rf $(VENV) $(GPU_VENV) $(DEMO_DIR) bench/results
+	rm -rf $(VENV) $(GPU_VENV) $(TAG_VENV) $(DEMO_DIR) bench/results

@@ -73,7 +73,7 @@ BASELINE_MAX = 2000  # training posts the logistic-regression baseline fits on, 
 GALLERY_IMAGES = 24  # held-out images in report.html, the worst misses and false alarms first
 
 # Illustration vectors (--vec, --index, --similar, --duplicates)
-VECTOR_LAYERS = ("logits", "dense", "block5")  # --layer's choices: alti2v.vectors.extract.LAYERS
+VECTOR_LAYERS = ("logits", "dense", "block5")  # --layer's choices: alti2v.vectors.layers.LAYERS
 VECTOR_LAYER = "logits"  # by measurement: neighbours share the most tags (README, bench/layers.py)
 SIMILAR_TOP = 10  # results per --similar query
 # Cosine similarity at and above which two posts are near-duplicates, per layer: on the synthetic

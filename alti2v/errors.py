@@ -17,6 +17,13 @@ EXIT_CODES_HELP = (
     "130 stopped by Ctrl-C (run the same command again to continue)"
 )
 
+# The end of the line a tag-only install (requirements-tag.txt) gives where a mode or a model needs
+# more than it has.
+FULL_INSTALL = (
+    "requirements-tag.txt runs WD-layout folders only; install requirements.txt: "
+    "pip install -r requirements.txt -c constraints.txt"
+)
+
 
 class PipelineError(Exception):
     """A failure the user can fix; the message says which file and what to do."""

@@ -31,8 +31,9 @@ from alti2v.data.layout import DataDir
 from alti2v.data.posts import find_image
 from alti2v.data.records import open_db, record_keys, unpack_record
 from alti2v.model.saved import find_model, load_model
-from alti2v.vectors.extract import LAYERS, normalise
+from alti2v.vectors.extract import normalise
 from alti2v.vectors.index import VectorIndex
+from alti2v.vectors.layers import LAYERS
 from bench.common import describe_machine
 
 NEIGHBOURS = 10

@@ -20,6 +20,7 @@ trained on; the held-out posts are the test), --weights the offline copy when th
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import sys
@@ -37,11 +38,15 @@ from alti2v.data.layout import DataDir
 from alti2v.data.posts import iter_posts
 from alti2v.data.vocabulary import load_vocabulary_meta
 from alti2v.model.metrics import mean_average_precision, micro_f1
+from alti2v.model.precision import POLICIES as PRECISIONS
 from bench.common import DEFAULT_WEIGHTS, describe_machine, run_cli, training_history
 
 HELDOUT_SEED_OFFSET = 1  # the held-out posts come from another seed, so they are new scenes
 TRAIN_COUNT = 600  # synthetic posts to train on
 HELDOUT_COUNT = 200  # synthetic posts to score
+# The run's held-out probabilities, in labelled_posts' order, kept in its --work folder for
+# bench.tag_groups, bench.tag_curves and bench.miss_sheet.
+HELDOUT_SCORES = "heldout-scores.npy"
 EPOCHS = 5  # --epochs unless given: the recipe search's budget
 # The CLI flags this benchmark sets itself, before the user's (a flag given later wins).
 CLI_DEFAULTS = ["--epochs", str(EPOCHS), "--eval-fraction", "0", "--weights", DEFAULT_WEIGHTS]
@@ -129,21 +134,14 @@ def labelled_posts(folder: Path, tags: list[str]) -> tuple[list[str], np.ndarray
     return [str(post.image) for post in posts], multi_hot(labels, len(tags))
 
 
-def approach3_scores(cache: Path, tags: list[str], weights: str) -> np.ndarray:
-    """(held-out posts, tags) scores of approach 3 fitted on every training post; computed once
-    per data seed and kept beside its images."""
-    from alti2v.evaluate.baselines import feature_extractor
+def fitted_baseline(cache: Path, tags: list[str], name: str, features) -> np.ndarray:
+    """(held-out posts, tags) scores of a logistic regression per tag on `features(paths)`,
+    fitted on every training post; computed once per data seed and kept beside its images."""
     from alti2v.model.linear import fit_regressions
 
-    scores_path = cache / f"approach3-{len(tags)}tags.npy"
+    scores_path = cache / f"{name}-{len(tags)}tags.npy"
     if scores_path.exists():
         return np.load(scores_path)
-    extractor = feature_extractor(defaults.IMAGE_SIZE, weights)
-
-    def features(paths: list[str]) -> np.ndarray:
-        pixels = np.stack([load_image(Path(path), defaults.IMAGE_SIZE) for path in paths])
-        return extractor.predict(to_model_input(pixels, defaults.PREPROCESS), verbose=0)
-
     train_paths, train_targets = labelled_posts(cache / "train", tags)
     heldout_paths, _ = labelled_posts(cache / "heldout", tags)
     regressions = fit_regressions(features(train_paths), train_targets.astype(bool))
@@ -152,6 +150,22 @@ def approach3_scores(cache: Path, tags: list[str], weights: str) -> np.ndarray:
     np.save(temporary, scores)
     temporary.replace(scores_path)
     return scores
+
+
+def approach3_scores(cache: Path, tags: list[str], weights: str) -> np.ndarray:
+    """(held-out posts, tags) scores of approach 3: the regressions on frozen, average-pooled
+    VGG16 features."""
+    from alti2v.evaluate.baselines import feature_extractor
+
+    @functools.cache
+    def extractor():
+        return feature_extractor(defaults.IMAGE_SIZE, weights)
+
+    def features(paths: list[str]) -> np.ndarray:
+        pixels = np.stack([load_image(Path(path), defaults.IMAGE_SIZE) for path in paths])
+        return extractor().predict(to_model_input(pixels, defaults.PREPROCESS), verbose=0)
+
+    return fitted_baseline(cache, tags, "approach3", features)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,13 +184,21 @@ def main(argv: list[str] | None = None) -> int:
     run_cli(*cli_argv)
     train_seconds = time.perf_counter() - started
 
-    loaded = load_model(find_model(None, data.models))
+    folder = find_model(None, data.models)
+    loaded = load_model(folder)
     paths, targets = labelled_posts(cache / "heldout", loaded.tags)
     images = [InputImage(Path(path), Path(path).parent) for path in paths]
-    scores, flipped = (
-        np.stack([prediction.probabilities for prediction in predict_images(tried, images)])
-        for tried in (replace(loaded, tta="none"), replace(loaded, tta="flip"))
-    )
+
+    def heldout_scores(tried) -> np.ndarray:
+        return np.stack([prediction.probabilities for prediction in predict_images(tried, images)])
+
+    scores, flipped = (heldout_scores(replace(loaded, tta=tta)) for tta in ("none", "flip"))
+    # The same float32 weights predicting in each precision: what --pred's precision costs.
+    by_precision = {
+        name: round(mean_average_precision(heldout_scores(load_model(folder, name)), targets), 4)
+        for name in PRECISIONS
+    }
+    np.save(own.work / HELDOUT_SCORES, scores)
     approach3 = mean_average_precision(approach3_scores(cache, loaded.tags, cli.weights), targets)
     vocabulary = load_vocabulary_meta(data.vocab_meta)
     frequency = (
@@ -188,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         "heldout_map": round(mean_average_precision(scores, targets), 4),
         "heldout_micro_f1": round(micro_f1(scores, targets), 4),
         "heldout_map_flip_tta": round(mean_average_precision(flipped, targets), 4),
+        "heldout_map_by_prediction_precision": by_precision,
+        "trained_precision": loaded.info["precision"],
         "heldout_micro_f1_flip_tta": round(micro_f1(flipped, targets), 4),
         "approach3_map": round(approach3, 4),
         "prior_map": round(mean_average_precision(prior, targets), 4),

@@ -90,6 +90,13 @@ VARIANTS = {
     "lr3e-5": [*SEED_RECIPE, "--learning-rate", "3e-5"],
     "no-warmup": ["--warmup-epochs", "0"],
     "cosine": ["--schedule", "cosine"],
+    # Issue 22: the defaults trained in each precision (--precision auto picks one by machine).
+    "float32": ["--precision", "float32"],
+    "bfloat16": ["--precision", "bfloat16"],
+    # Issue 23: the rare colour tags are still rising at epoch 5; a faster head, from the
+    # defaults (the unfrozen blocks keep 1e-4).
+    "head3x": ["--learning-rate", "3e-4", "--backbone-lr-scale", "0.333"],
+    "head10x": ["--learning-rate", "1e-3", "--backbone-lr-scale", "0.1"],
 }  # fmt: skip
 
 

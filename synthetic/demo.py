@@ -46,8 +46,9 @@ def run_step(title: str, command: list[str]) -> float:
     return seconds
 
 
-def show_tags(data_dir: Path, samples: Path, threshold: float) -> None:
+def show_tags(data_dir: Path, samples: Path, threshold: float, precision: str) -> None:
     """Each sample's tags at `threshold` against its true tags, then a contact sheet of them."""
+    from alti2v.model.precision import choose_precision
     from alti2v.model.saved import find_model, load_model
     from alti2v.tag.collection import sheet_cell
     from alti2v.tag.inputs import InputImage
@@ -56,9 +57,11 @@ def show_tags(data_dir: Path, samples: Path, threshold: float) -> None:
     from alti2v.tag.sheet import render_sheet
 
     folder = find_model(None, data_dir / "models")
-    loaded = replace(load_model(folder), tta=defaults.TTA)  # as --pred tags them
+    chosen = choose_precision(precision)
+    loaded = replace(load_model(folder, chosen.name), tta=defaults.TTA)  # as --pred tags them
     posts = [post for post in iter_posts(samples) if post.image]
-    print(f"model {folder}: {len(loaded.tags)} tags; tags with prob >= {threshold} shown")
+    print(f"model {folder}: {len(loaded.tags)} tags, in {chosen}; tags with prob >= {threshold} "
+          "shown")  # fmt: skip
     images = [InputImage(post.image, samples) for post in posts]
     hits = shown = total_true = 0
     cells = []
@@ -96,6 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=EPOCHS, help="training epochs")
     parser.add_argument("--threshold", type=float, default=0.5, help="tags shown from this prob")
     parser.add_argument(
+        "--precision",
+        choices=defaults.PRECISIONS,
+        default=defaults.PRECISION,
+        help="--train's and the tagging's (auto: bfloat16 where the machine is faster in it)",
+    )
+    parser.add_argument(
         "--pipeline",
         action="store_true",
         help="draw the posts and run the pipeline first (else only tag --samples)",
@@ -127,12 +136,14 @@ def main(argv: list[str] | None = None) -> int:
                 str(args.epochs),
                 "--weights",
                 args.weights,
+                "--precision",
+                args.precision,
                 *TRAIN_FLAGS,
             ],
         )
         print("\n== tag held-out samples", flush=True)
     shown_at = time.perf_counter()
-    show_tags(args.data_dir, samples, args.threshold)
+    show_tags(args.data_dir, samples, args.threshold, args.precision)
     steps["tag samples"] = time.perf_counter() - shown_at
     if args.pipeline:
         timings = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in steps.items())

@@ -17,6 +17,7 @@ import pytest
 import synthetic
 from alti2v.data.posts import iter_posts
 from alti2v.data.vocabulary import vocabulary_hash
+from alti2v.evaluate.groups import tag_group
 from alti2v.evaluate.run import PER_TAG_COLUMNS
 from alti2v.tag.thresholds import RULES, load_rule
 
@@ -117,6 +118,15 @@ def test_eval_writes_per_tag_csv(evaluated) -> None:
     for row in rows:
         assert float(row["threshold"]) == pytest.approx(f1[row["tag"]], abs=1e-4)
         assert row["category"] in ("general", "rating")
+        assert row["group"] == tag_group(row["tag"], row["category"])
+    # summary.json's per-group mAP is the mean AP of the group's rows that have one.
+    summary = json.loads((data_dir / "eval" / model_folder.name / "summary.json").read_text())
+    groups = {row["group"] for row in rows if row["ap"]}
+    assert set(summary["groups"]) == groups and "rating" in groups
+    for group, scores in summary["groups"].items():
+        aps = [float(row["ap"]) for row in rows if row["group"] == group and row["ap"]]
+        assert scores["tags"] == len(aps)
+        assert scores["map"] == pytest.approx(sum(aps) / len(aps), abs=1e-3)
 
 
 @pytest.mark.slow

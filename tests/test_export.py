@@ -2,7 +2,8 @@
 on the same input; the CSV's rows are what kohya indexes (ratings, general, character); fed
 exactly as kohya's tagger feeds a WD model (bench.common.KOHYA_REVISION), the folder gives the
 caption the model's own probabilities give; a destination that holds files is refused before
-any work."""
+any work. Run as --model, the folder tags with its own vocabulary and input, and its embedding
+output gives the Keras model's --vec vectors, which --index and --similar search."""
 
 from __future__ import annotations
 
@@ -13,18 +14,24 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import onnx
 import onnxruntime
 import pytest
 from PIL import Image
 
 from alti2v.data.images import RESIZE_FILTERS, load_image
-from alti2v.data.posts import iter_posts
+from alti2v.data.posts import find_image, iter_posts
 from alti2v.export.graph import IMAGENET_MEAN_BGR, WD_INPUT_SIZE, resize_matrix
+from alti2v.model.network import head_layers
 from alti2v.model.saved import load_model
 from bench.common import kohya_wd14_input
 
 # kohya's tag_images_by_wd14_tagger.py defaults.
 KOHYA_GENERAL_THRESHOLD, KOHYA_CHARACTER_THRESHOLD = 0.35, 0.85
+# The largest difference allowed between an export's --vec vector and the Keras model's on the
+# same white-padded image (unit vectors; the Keras path rounds its 150 resize to 8 bits): 0.0015
+# measured on the session's model, whose vectors of two posts differ by 0.04 to 0.10.
+VECTOR_TOLERANCE = 0.005
 
 
 @pytest.fixture(scope="module")
@@ -85,11 +92,18 @@ def test_the_graph_agrees_with_the_trained_model_in_inference_form(exported, cat
     rng = np.random.default_rng(1)
     bgr = rng.uniform(0, 255, (3, WD_INPUT_SIZE, WD_INPUT_SIZE, 3)).astype(np.float32)
     session = onnxruntime.InferenceSession(str(exported / "model.onnx"))
-    (output,) = session.run(None, {"input": bgr})
+    # The probabilities first, for the tools that read outputs[0]; the embedding second.
+    assert [output.name for output in session.get_outputs()] == ["output", "embedding"]
+    assert session.get_modelmeta().custom_metadata_map == {"alt_i2v.embedding_layer": "logits"}
+    output, embedding = session.run(None, {"input": bgr})
     matrix = resize_matrix(WD_INPUT_SIZE, loaded.model.input_shape[1], loaded.info["resize"])
     small = np.einsum("oh,nhwc,pw->nopc", matrix, bgr, matrix)
     keras_input = small - np.array(IMAGENET_MEAN_BGR, np.float32)  # BGR already
     expected = keras.ops.convert_to_numpy(loaded.model(keras_input, training=False))
+    logits = keras.Model(loaded.model.input, head_layers(loaded.model)[2].output)
+    logits = keras.ops.convert_to_numpy(logits(keras_input, training=False))
+    np.testing.assert_allclose(embedding, logits, atol=1e-4)  # in the vocabulary's order
+    np.testing.assert_allclose(1 / (1 + np.exp(-embedding)), expected, atol=1e-5)
     column = {tag: index for index, tag in enumerate(loaded.tags)}
     for row_number, row in enumerate(csv_rows(exported)):
         tag = f"rating:{row['name']}" if row["category"] == "9" else row["name"]
@@ -227,6 +241,7 @@ def test_pred_runs_an_exported_folder_with_its_vocabulary_and_the_wd_input(
         ("header", "selected_tags.csv: its header is not tag_id,name,category,..."),
         ("category", "selected_tags.csv: line 2 has no known category"),
         ("rows", "outputs, selected_tags.csv lists"),
+        ("threshold", "selected_tags.csv: line 3 has no threshold in [0, 1]"),
         ("onnx", "model.onnx: onnxruntime cannot load it ("),
     ],
 )
@@ -242,6 +257,10 @@ def test_a_broken_wd_folder_ends_in_one_line(alt_i2v, trained, exported, tmp_pat
         tags_file.write_text("\n".join([lines[0], lines[1].replace(",9,", ",7,"), *lines[2:]]))
     elif breakage == "rows":
         tags_file.write_text("\n".join(lines[:-1]) + "\n")
+    elif breakage == "threshold":  # a best_threshold column with a probability above 1
+        values = ["best_threshold", "0.5", "1.5", *["0.5"] * (len(lines) - 3)]
+        rows = zip(lines, values, strict=True)
+        tags_file.write_text("".join(f"{line},{value}\n" for line, value in rows))
     else:
         (folder / "model.onnx").write_bytes(b"not an onnx file")
     image = next(post.image for post in iter_posts(trained.data_dir / "imgs"))
@@ -250,11 +269,73 @@ def test_a_broken_wd_folder_ends_in_one_line(alt_i2v, trained, exported, tmp_pat
     assert message in line and "Traceback" not in result.stderr
 
 
-def test_eval_and_the_vector_modes_refuse_a_wd_folder_in_one_line(alt_i2v, trained, exported):
-    for mode in (("--eval",), ("--vec", str(next((trained.data_dir / "imgs").glob("*.png"))))):
-        result = alt_i2v(*mode, "--model", exported, "--data-dir", trained.data_dir, expect=3)
-        assert (
-            result.stderr.strip()
-            .splitlines()[-1]
-            .startswith(f"alt_i2v.py: error: {exported}: a WD tagger folder; ")
-        )
+# --- a WD-layout folder's vectors -------------------------------------------------------------
+
+
+def vectors_of(alt_i2v, trained, model: Path, images: list[Path], *flags) -> np.ndarray:
+    result = alt_i2v("--vec", *images, "--model", model, "--json", "--quiet", "--data-dir",
+                     trained.data_dir, *flags)  # fmt: skip
+    return np.array([json.loads(line)["vector"] for line in result.stdout.splitlines()])
+
+
+def test_the_exports_vectors_are_the_keras_models_on_the_same_padded_input(
+    alt_i2v, trained, exported, categorised, tmp_path
+):
+    images = [post.image for post in iter_posts(trained.data_dir / "imgs")][:4]
+    squares = []  # each image padded white and shrunk by area to 448, as the export is fed
+    for number, image in enumerate(images):
+        squares.append(tmp_path / f"square-{number}.png")
+        Image.fromarray(load_image(image, 448, "area", pad=True)).save(squares[-1])
+    keras_vectors = vectors_of(alt_i2v, trained, categorised, squares)
+    export_vectors = vectors_of(alt_i2v, trained, exported, images)
+    assert export_vectors.shape == keras_vectors.shape == (len(images), trained.vocab_size)
+    np.testing.assert_allclose(np.linalg.norm(export_vectors, axis=1), 1.0, rtol=1e-5)
+    # Up to the 8-bit rounding of --pred's 150 resize, which the graph does in float.
+    np.testing.assert_allclose(export_vectors, keras_vectors, atol=VECTOR_TOLERANCE)
+    own = np.argmax(export_vectors @ keras_vectors.T, axis=1)  # the most similar Keras vector
+    assert own.tolist() == list(range(len(images)))
+
+
+def test_similar_with_the_export_finds_a_posts_own_copies_first(alt_i2v, trained, exported,
+                                                                  tmp_path):  # fmt: skip
+    data_dir = tmp_path / "data"
+    shutil.copytree(trained.data_dir, data_dir, ignore=shutil.ignore_patterns("training"))
+    original = find_image(data_dir / "imgs", "3")
+    with Image.open(original) as opened:
+        picture = opened.convert("RGB")
+    half, recompressed = tmp_path / "three-half.png", tmp_path / "three-q60.jpg"
+    picture.resize((picture.width // 2, picture.height // 2), Image.Resampling.BICUBIC).save(half)
+    picture.save(recompressed, quality=60)
+    result = alt_i2v(
+        "--index", "--similar", half, recompressed, "--model", exported, "--neighbours", 3,
+        "--json", "--data-dir", data_dir,
+    )  # fmt: skip
+    summary, *lines = result.stdout.splitlines()
+    assert summary == (
+        f"index: added {trained.post_count}, removed 0, {trained.post_count} posts; model "
+        f"{exported.name}, layer logits -> {data_dir / 'index' / 'logits'}"
+    )
+    for line in lines:
+        neighbours = json.loads(line)["neighbours"]
+        assert neighbours[0]["post_id"] == "3" and neighbours[0]["path"] == str(original)
+        assert neighbours[0]["score"] > neighbours[1]["score"]
+
+
+def test_the_vector_modes_refuse_a_wd_folder_without_an_embedding_or_another_layer(
+    alt_i2v, trained, exported, tmp_path
+):
+    image = next((trained.data_dir / "imgs").glob("*.png"))
+    folder = tmp_path / "no-embedding"
+    shutil.copytree(exported, folder)
+    graph = onnx.load(folder / "model.onnx")
+    del graph.graph.output[1]  # as SmilingWolf ships its taggers: the probabilities alone
+    onnx.save(graph, folder / "model.onnx")
+    for model, flags, message in (
+        (folder, (), f"{folder / 'model.onnx'}: no embedding output after its probabilities"),
+        (exported, ("--layer", "dense"), f"{exported}: a WD folder gives one vector, its "
+         "embedding output (logits); --layer dense needs the model from --train"),
+    ):  # fmt: skip
+        result = alt_i2v("--vec", image, "--model", model, *flags, "--data-dir",
+                         trained.data_dir, expect=3)  # fmt: skip
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"alt_i2v.py: error: {message}") and "Traceback" not in result.stderr

@@ -1,5 +1,6 @@
 """The install: which Pythons make accepts (tools/check_python.py), and constraints.txt, the
-versions CI passed with, covering requirements.txt and installed in this venv."""
+versions CI passed with, covering requirements.txt (installed in this venv) and the tag-only
+requirements-tag.txt, a part of it without TensorFlow or Keras (`make tag-venv`)."""
 
 from __future__ import annotations
 
@@ -56,9 +57,26 @@ def test_supported_pythons_pass_and_the_rest_get_one_line_saying_what_to_do() ->
 def test_every_requirement_is_pinned_in_constraints_txt() -> None:
     # A package added to requirements.txt without `make lock` would install unpinned.
     pinned = {name for name, _, _ in pins()}
-    for requirement in requirements(ROOT / "requirements.txt"):
+    for file in ("requirements.txt", "requirements-tag.txt"):
+        for requirement in requirements(ROOT / file):
+            name = canonicalize_name(requirement.name)
+            assert name in pinned, f"{file}: {requirement.name} is not in constraints.txt"
+
+
+def test_the_tag_only_requirements_are_a_part_of_the_full_ones_without_a_framework() -> None:
+    # `make lock` compiles requirements.txt alone, so the tag-only pins come from there; the pins
+    # must also satisfy requirements-tag.txt's own bounds.
+    full = {canonicalize_name(r.name) for r in requirements(ROOT / "requirements.txt")}
+    tag_only = requirements(ROOT / "requirements-tag.txt")
+    names = {canonicalize_name(requirement.name) for requirement in tag_only}
+    assert names <= full
+    assert {"onnxruntime", "numpy", "pillow", "tqdm"} <= names
+    assert not names & {"keras", "tensorflow", "tensorflow-cpu", "jax", "torch", "onnx"}
+    versions = {name: version for name, version, marker in pins()
+                if marker is None or marker.evaluate()}  # fmt: skip
+    for requirement in tag_only:
         name = canonicalize_name(requirement.name)
-        assert name in pinned, f"requirements.txt: {requirement.name} is not in constraints.txt"
+        assert requirement.specifier.contains(versions[name], prereleases=True), requirement
 
 
 def test_pins_satisfy_requirements_txt_and_this_venv_holds_them() -> None:

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from alti2v.model.network import build_model
+from alti2v.model.network import OUTPUT_LAYERS, build_model
 from alti2v.model.precision import (
     AMX_FLAG,
     AVX512_BF16_FLAG,
@@ -74,7 +74,10 @@ def test_a_bfloat16_model_keeps_weights_and_output_in_float32(float32_afterwards
     assert precision_of(model) == "bfloat16"
     assert model.layers[1].compute_dtype == "bfloat16"
     assert all(weight.dtype == "float32" for weight in model.weights)
-    assert model.layers[-1].compute_dtype == "float32"  # the sigmoid, so the loss is float32
+    # The last Dense, the linear and the sigmoid: float32 logits and a float32 loss.
+    assert [layer.compute_dtype for layer in model.layers[-OUTPUT_LAYERS - 1 :]] == [
+        "bfloat16", "float32", "float32", "float32"
+    ]  # fmt: skip
     images = np.zeros((2, 64, 64, 3), dtype=np.float32)
     assert model.predict_on_batch(images).dtype == np.float32
 
@@ -84,10 +87,11 @@ def test_a_model_moved_to_bfloat16_predicts_like_the_float32_model() -> None:
     model = build_model(8, image_size=64, weights=None)
     assert at_precision(model, "float32") is model
     copy = at_precision(model, "bfloat16")
-    assert [layer.compute_dtype for layer in copy.layers[1:-1]] == ["bfloat16"] * (
-        len(copy.layers) - 2
-    )
-    assert copy.layers[-1].compute_dtype == "float32"
+    # The last Dense and its two activations stay float32, every layer before them moves.
+    assert [layer.compute_dtype for layer in copy.layers[1:]] == ["bfloat16"] * (
+        len(copy.layers) - 1 - OUTPUT_LAYERS
+    ) + ["float32"] * OUTPUT_LAYERS
+    assert isinstance(copy.layers[-OUTPUT_LAYERS], keras.layers.Dense)
     assert [layer.trainable for layer in copy.layers[1:]] == [
         layer.trainable for layer in model.layers[1:]
     ]  # the frozen blocks stay frozen

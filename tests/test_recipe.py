@@ -15,7 +15,7 @@ from alti2v.data.layout import DataDir
 from alti2v.data.records import open_db, pack_record, record_key
 from alti2v.model.losses import LOSSES, AsymmetricLoss
 from alti2v.model.network import build_model, head_layers, set_output_prior, zero_output_kernel
-from alti2v.model.optimizer import TaggerAdamW
+from alti2v.model.optimizer import FusedAdam, TaggerAdamW
 from alti2v.model.saved import LoadedModel
 from alti2v.train.augment import Augmenter, parse_augment
 from alti2v.train.batches import PostBatches
@@ -113,8 +113,9 @@ def test_backbone_learns_at_its_fraction_of_the_heads_rate() -> None:
                      "dense/kernel": True, "dense/bias": True}  # fmt: skip
 
 
-def test_unscaled_tagger_adamw_is_adam() -> None:
-    # So the recipe search's scaled runs differ from flip's (Keras' Adam) by their rates alone.
+def test_unscaled_tagger_adamw_is_adam_and_the_fused_update_is_keras_adam() -> None:
+    # So the recipe search's scaled runs differ from the defaults' Adam by their rates alone, and
+    # the fused update computes Keras' Adam (up to the order of float32 operations).
     rng = np.random.default_rng(0)
     inputs, targets = rng.normal(size=(64, 4)), (rng.random((64, 2)) > 0.5).astype("float32")
 
@@ -127,9 +128,15 @@ def test_unscaled_tagger_adamw_is_adam() -> None:
             model.train_on_batch(inputs[batch], targets[batch])
         return [variable.numpy() for variable in model.trainable_variables]
 
-    adam, tagger = trained(keras.optimizers.Adam(0.01)), trained(TaggerAdamW(learning_rate=0.01))
+    adam, tagger = trained(FusedAdam(0.01)), trained(TaggerAdamW(learning_rate=0.01))
     for expected, actual in zip(adam, tagger, strict=True):
         np.testing.assert_array_equal(actual, expected)
+    keras.utils.set_random_seed(0)  # the start trained() builds
+    start = [variable.numpy() for variable in two_layer_model().trainable_variables]
+    for keras_adam, fused, first in zip(trained(keras.optimizers.Adam(0.01)), adam, start,
+                                        strict=True):  # fmt: skip
+        assert not np.allclose(fused, first)  # it learned
+        np.testing.assert_allclose(fused, keras_adam, rtol=1e-5, atol=1e-6)
     assert not np.array_equal(trained(TaggerAdamW(learning_rate=0.01, backbone_lr_scale=0.5))[0],
                               adam[0])  # fmt: skip
 

@@ -17,8 +17,9 @@ from alti2v import defaults
 from alti2v.data.posts import find_image
 from alti2v.data.records import open_db
 from alti2v.tag.sheet import LINE_HEIGHT, PADDING, TITLE_HEIGHT
-from alti2v.vectors.extract import LAYERS, FileVector, binary_codes, normalise, write_vectors
+from alti2v.vectors.extract import FileVector, binary_codes, normalise, write_vectors
 from alti2v.vectors.index import VectorIndex
+from alti2v.vectors.layers import LAYERS
 from alti2v.vectors.similar import SHEET_THUMB, duplicate_groups
 
 # The session's model has random VGG16 weights (--weights none): its pooled features of different

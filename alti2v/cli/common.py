@@ -20,9 +20,14 @@ import logging
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alti2v.errors import EXIT_FAILED, EXIT_INTERRUPTED, PipelineError
+from alti2v.errors import EXIT_FAILED, EXIT_INTERRUPTED, FULL_INSTALL, PipelineError
 from alti2v.progress import SILENT, Progress
+
+if TYPE_CHECKING:
+    from alti2v.model.saved import LoadedModel
 
 
 def _number(convert: Callable[[str], float], accepts: Callable[[float], bool], rule: str):
@@ -262,6 +267,10 @@ def report_errors(run: Callable[[], int], messages: ErrorMessages) -> int:
     except OSError as error:  # an unwritable data directory, a full disk
         print_error(f"{messages.prefix}{error}{messages.os_hint}")
         return EXIT_FAILED
+    except ModuleNotFoundError as error:  # a tag-only install asked for a mode it lacks
+        missing = error.name or str(error)
+        print_error(f"{messages.prefix}{missing} is not installed here; {FULL_INSTALL}")
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print_error(messages.interrupted)
         return EXIT_INTERRUPTED
@@ -280,6 +289,19 @@ def model_precision(args: argparse.Namespace) -> str:
         use_precision(chosen.name)
         logging.getLogger(__name__).info("%s", describe_device(str(chosen)))
     return chosen.name
+
+
+def load_chosen_model(args: argparse.Namespace, models: Path) -> LoadedModel:
+    """The model of --model (else the newest under `models`): one from --train in Keras at
+    --precision, a WD-layout folder in onnxruntime, which needs no Keras."""
+    from alti2v.model.saved import find_model, load_model, needs_keras
+
+    folder = find_model(args.model, models)
+    if needs_keras(folder):
+        return load_model(folder, model_precision(args))
+    loaded = load_model(folder)
+    logging.getLogger(__name__).info("%s", loaded.model.describe())
+    return loaded
 
 
 def print_error(line: str) -> None:

@@ -37,12 +37,14 @@ def add_flags(parser: argparse.ArgumentParser, flags: FlagModes) -> None:
     inputs.add_argument(
         "--model",
         type=Path,
+        action="append",
+        dest="models",
         metavar="DIR",
         default=None,
         modes=MODEL_MODES,
         brief=True,
-        help="model folder or its model.keras (default: the newest in DATA_DIR/models); "
-        "--eval judges it too",
+        help="model folder, model.keras or WD folder (default: the newest in "
+        "DATA_DIR/models); --eval compares several",
     )
     inputs.add_argument(
         "--recursive",
@@ -210,7 +212,16 @@ def add_flags(parser: argparse.ArgumentParser, flags: FlagModes) -> None:
 
 
 def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """The values --pred cannot use; also reads the tag lists, so a missing file ends here."""
+    """The values --pred cannot use; also reads the tag lists, so a missing file ends here.
+    --model may come more than once for --eval alone; `args.model` is the first."""
+    models = args.models or []
+    one_model = [f"--{mode}" for mode in MODEL_MODES if mode != "eval" and getattr(args, mode)]
+    if len(models) > 1 and one_model:
+        parser.error(
+            f"--model given {len(models)} times: {' and '.join(one_model)} takes one "
+            "(only --eval compares several)"
+        )
+    args.model = models[0] if models else None
     if args.top_k < 0:
         parser.error("--top-k must be 0 (all) or more")
     if args.json:
@@ -257,15 +268,13 @@ def _tag_settings(args: argparse.Namespace):
 
 def run(args: argparse.Namespace, given: frozenset[str], data, progress: Progress) -> int:
     """Tag the inputs, writing each result to stdout as it is done; return the failed inputs."""
-    from alti2v.cli.common import model_precision
-    from alti2v.model.saved import find_model, load_model
+    from alti2v.cli.common import load_chosen_model
     from alti2v.tag.captions import CaptionSettings
     from alti2v.tag.collection import PredOptions, Thresholds, tag_collection
     from alti2v.tag.inputs import find_inputs
 
-    precision = model_precision(args)
-    folder = find_model(args.model, data.models)
-    loaded = replace(load_model(folder, precision), tta=args.tta)
+    loaded = replace(load_chosen_model(args, data.models), tta=args.tta)
+    folder = loaded.folder
     log.info("pred: model %s (%d tags)", folder, len(loaded.tags))
     options = PredOptions(
         format=args.format, tags=args.tag_settings,

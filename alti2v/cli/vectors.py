@@ -44,7 +44,8 @@ def add_flags(parser: argparse.ArgumentParser, flags: FlagModes) -> None:
         choices=defaults.VECTOR_LAYERS,
         default=defaults.VECTOR_LAYER,
         help="layer read out as the vector: tag logits, the 2048-wide layer or VGG16 block5 "
-        "(both mean-pooled); an index is built and queried with one layer",
+        "(both mean-pooled); an index is built and queried with one layer; a WD-layout --model "
+        "has one, its embedding output (an --export's: logits)",
     )
     vectors.add_argument(
         "--vec-out",
@@ -89,11 +90,12 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace, given: frozenset[str], data, progress: Progress) -> int:
     """The vector modes asked for, in their order, on one model; return the failed inputs."""
-    from alti2v.cli.common import model_precision
-    from alti2v.model.saved import find_model, load_model, trained_here
+    from alti2v.cli.common import load_chosen_model
+    from alti2v.vectors.extract import vector_layer
 
-    loaded = load_model(find_model(args.model, data.models), model_precision(args))
-    trained_here(loaded, "the vector modes", "need a model from --train (an inner layer)")
+    loaded = load_chosen_model(args, data.models)
+    # Settled once for every mode below: a WD folder has one layer, its embedding output.
+    args.layer = vector_layer(loaded, args.layer if "layer" in given else None)
     failures = 0
     for mode, run_mode in RUNS.items():
         if getattr(args, mode):
@@ -133,12 +135,14 @@ def _index(args: argparse.Namespace, data, loaded, progress: Progress) -> int:
     from alti2v.vectors.index import update_index
 
     summary = update_index(data, loaded, args.layer, args.batch_size, progress)
+    unreadable = summary["unreadable"]
     print(
         f"index: added {summary['added']}, removed {summary['removed']}, "
-        f"{summary['total']} posts{' (rebuilt for this model)' if summary['rebuilt'] else ''}; "
+        + (f"{unreadable} unreadable, " if unreadable else "")
+        + f"{summary['total']} posts{' (rebuilt for this model)' if summary['rebuilt'] else ''}; "
         f"model {summary['model']}, layer {summary['layer']} -> {summary['folder']}"
     )
-    return 0
+    return unreadable
 
 
 def _similar(args: argparse.Namespace, data, loaded, progress: Progress) -> int:
@@ -169,14 +173,13 @@ def _duplicates(args: argparse.Namespace, data, loaded, progress: Progress) -> i
     from alti2v.vectors.index import open_index
     from alti2v.vectors.similar import (
         duplicate_groups,
+        duplicate_threshold,
         format_duplicates_json,
         format_duplicates_text,
     )
 
     index = open_index(data, loaded, args.layer)
-    threshold = args.duplicate_threshold
-    if threshold is None:
-        threshold = defaults.DUPLICATE_THRESHOLDS[args.layer]
+    threshold = duplicate_threshold(args.layer, args.duplicate_threshold)
     groups = duplicate_groups(index, threshold)
     for number, group in enumerate(groups, start=1):
         if args.json:

@@ -98,6 +98,10 @@ class DataDir:
         """Where --eval writes its judgement of the model `models/<model_name>/`."""
         return EvalFiles(self.root / "eval" / model_name)
 
+    def comparison(self, name: str) -> ComparisonFiles:
+        """Where --eval with several --model writes how they compare (`compare-<time>`)."""
+        return ComparisonFiles(self.root / "eval" / name)
+
 
 @dataclass(frozen=True)
 class PostFiles:
@@ -200,3 +204,19 @@ class EvalFiles:
     def scratch(self) -> Path:
         """Memory-mapped score matrices of the run in progress; removed when it ends."""
         return self.folder / ".scratch"
+
+
+@dataclass(frozen=True)
+class ComparisonFiles:
+    """The outputs of --eval for several models: `eval/compare-<time>/...`."""
+
+    folder: Path
+
+    @property
+    def summary(self) -> Path:
+        return self.folder / "comparison.json"
+
+    @property
+    def table(self) -> Path:
+        """The side-by-side table in Markdown."""
+        return self.folder / "comparison.md"

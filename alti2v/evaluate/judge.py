@@ -59,6 +59,12 @@ class Judgement:
     f1: np.ndarray
     thresholds: dict[str, dict[str, float]]  # fitted rules refitted on all posts: {rule: {tag: t}}
     chosen: np.ndarray | None  # (tags,) thresholds of the chosen rule (None for mcut)
+    # What the report half is scored with: the chosen rule's thresholds fitted on the fitting
+    # half (a float for constant, None for mcut), for a paired comparison on fewer tags.
+    report_thresholds: np.ndarray | float | None = None
+    # (resamples, tags) AP of each tag in each bootstrap resample (its AP on all images where the
+    # resample lost its positives; NaN without any): mAP over any subset of tags, per resample.
+    bootstrap_ap: np.ndarray | None = None
     temperature: float = 1.0
 
 
@@ -85,8 +91,8 @@ def judge(
         "report_images": len(report_rows),
         "tags": len(tags),
         "tags_with_positives": int(np.sum(~np.isnan(average_precision))),
-        "map": _nanmean(average_precision),
-        "map_ci95": _interval(columns["bootstrap_map"], _nanmean(average_precision)),
+        "map": nanmean(average_precision),
+        "map_ci95": interval(columns["bootstrap_map"], nanmean(average_precision)),
         "map_by_category": _map_by(average_precision, categories, TAG_CATEGORIES),
         "map_by_frequency": _map_by_frequency(average_precision, train_counts),
         "rules": {rule: _rule_summary(result, categories) for rule, result in rules.items()},
@@ -106,7 +112,8 @@ def judge(
     }[settings.rule]
     return Judgement(
         summary, average_precision, columns["support"], precision, recall, f1,
-        thresholds, chosen_thresholds, calibration["temperature"],
+        thresholds, chosen_thresholds, _report_thresholds(fitting, settings)[settings.rule],
+        columns["bootstrap_ap"], calibration["temperature"],
     )  # fmt: skip
 
 
@@ -122,6 +129,7 @@ def _column_pass(scores, targets, fit_half, categories, settings) -> dict:
     }
     ap_sums = np.zeros(settings.bootstrap)
     ap_counts = np.zeros(settings.bootstrap)
+    bootstrap_ap = np.full((settings.bootstrap, num_tags), np.nan)
     for start in range(0, num_tags, COLUMN_BLOCK):
         block = slice(start, min(start + COLUMN_BLOCK, num_tags))
         block_scores16 = np.asarray(scores[:, block])
@@ -143,13 +151,18 @@ def _column_pass(scores, targets, fit_half, categories, settings) -> dict:
                 histograms[half, category] += value_histogram(
                     block_scores16[rows][:, chosen], actual[rows][:, chosen]
                 )
+        # A tag without a positive has no AP in any resample: only the others are ranked.
+        present = support[block] > 0
         for resample in range(settings.bootstrap):
-            rows = _resample(settings.seed, resample, num_images)
-            ap = column_average_precision(block_scores[rows], actual[rows])
+            rows = resample_rows(settings.seed, resample, num_images)
+            ap = np.full(len(present), np.nan)
+            ap[present] = column_average_precision(block_scores[rows][:, present],
+                                                   actual[rows][:, present])  # fmt: skip
             # The tag set stays the estimate's: a tag whose positives all dropped out of this
             # resample keeps its AP on all images. Left out, rare tags (often the hard ones)
             # would leave the mean more often than others and shift every resample upwards.
             ap = np.where(np.isnan(ap), average_precision[block], ap)
+            bootstrap_ap[resample, block] = ap
             ap_sums[resample] += np.nansum(ap)
             ap_counts[resample] += np.sum(~np.isnan(ap))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -160,6 +173,7 @@ def _column_pass(scores, targets, fit_half, categories, settings) -> dict:
         "per_tag_thresholds": per_tag_thresholds,
         "histograms": histograms,
         "bootstrap_map": bootstrap_map,
+        "bootstrap_ap": bootstrap_ap,
     }
 
 
@@ -185,8 +199,9 @@ def column_average_precision(scores: np.ndarray, actual: np.ndarray) -> np.ndarr
         return np.where(positives > 0, gained / positives, np.nan)
 
 
-def _resample(seed: int, resample: int, num_images: int) -> np.ndarray:
-    """The image indices of one bootstrap resample; the same in every block of a run."""
+def resample_rows(seed: int, resample: int, num_images: int) -> np.ndarray:
+    """The image indices of one bootstrap resample: the same in every block of a run, and for
+    every scorer of as many images, so that two scorers' resamples are paired."""
     return np.random.default_rng([seed, resample]).integers(0, num_images, num_images)
 
 
@@ -205,39 +220,46 @@ def _fitted(columns, rule, categories, settings, part: str = "fit") -> np.ndarra
     return fitted
 
 
+def _report_thresholds(fitting: dict, settings: Settings) -> dict:
+    """Each rule's thresholds on the report half: the fitted ones from the fitting half."""
+    return {"constant": settings.threshold, "mcut": None, **fitting}
+
+
 def _rule_pass(scores, targets, rows, fitting, settings) -> dict:
     """Per-tag and per-image (tp, fp, fn) counts of every rule on `rows`."""
     num_tags = scores.shape[1]
     results = {
         rule: {"per_tag": np.zeros((num_tags, 3), np.int64), "per_image": []} for rule in RULES
     }
-    thresholds = {"constant": settings.threshold, "mcut": None, **fitting}
+    thresholds = _report_thresholds(fitting, settings)
     for start in range(0, len(rows), ROW_BLOCK):
         chosen = rows[start : start + ROW_BLOCK]
         block_scores = np.asarray(scores[chosen], dtype=np.float32)
         actual = np.asarray(targets[chosen], dtype=bool)
         for rule in RULES:
             predicted = tag_mask(block_scores, rule, thresholds[rule])
-            counts = _cell_counts(predicted, actual)  # (images, tags, 3)
+            counts = cell_counts(predicted, actual)  # (images, tags, 3)
             results[rule]["per_tag"] += counts.sum(axis=0)
             results[rule]["per_image"].append(counts.sum(axis=1))
     for result in results.values():
         parts = result["per_image"]
         result["per_image"] = np.concatenate(parts) if parts else np.zeros((0, 3), np.int64)
-        result["bootstrap"] = _bootstrap_micro_f1(result["per_image"], settings)
+        result["bootstrap"] = bootstrap_micro_f1(result["per_image"], settings)
     return results
 
 
-def _cell_counts(predicted: np.ndarray, actual: np.ndarray) -> np.ndarray:
+def cell_counts(predicted: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    """(..., 3) true positive, false positive, false negative of each (image, tag) cell."""
     return np.stack([predicted & actual, predicted & ~actual, ~predicted & actual], axis=-1)
 
 
-def _bootstrap_micro_f1(per_image: np.ndarray, settings: Settings) -> np.ndarray:
+def bootstrap_micro_f1(per_image: np.ndarray, settings: Settings) -> np.ndarray:
+    """Micro-F1 of each bootstrap resample of (images, 3) per-image counts."""
     num_images = len(per_image)
     if num_images == 0:
         return np.full(settings.bootstrap, np.nan)
     totals = [
-        per_image[_resample(settings.seed, resample, num_images)].sum(axis=0)
+        per_image[resample_rows(settings.seed, resample, num_images)].sum(axis=0)
         for resample in range(settings.bootstrap)
     ]
     return precision_recall_f(np.array(totals).reshape(-1, 3))[2]
@@ -246,7 +268,7 @@ def _bootstrap_micro_f1(per_image: np.ndarray, settings: Settings) -> np.ndarray
 def _rule_summary(result: dict, categories: list[str]) -> dict:
     per_tag = result["per_tag"]
     summary = _decisions(per_tag)
-    summary["micro_f1_ci95"] = _interval(result["bootstrap"], summary["micro_f1"])
+    summary["micro_f1_ci95"] = interval(result["bootstrap"], summary["micro_f1"])
     summary["by_category"] = {
         category: _decisions(per_tag[np.array(categories) == category])
         for category in TAG_CATEGORIES
@@ -263,7 +285,7 @@ def _decisions(per_tag: np.ndarray) -> dict:
     names = ("precision", "recall", "f1")
     return {
         **{f"micro_{name}": float(value) for name, value in zip(names, micro, strict=True)},
-        **{f"macro_{name}": _nanmean(value) for name, value in zip(names, macro, strict=True)},
+        **{f"macro_{name}": nanmean(value) for name, value in zip(names, macro, strict=True)},
     }
 
 
@@ -312,7 +334,7 @@ def _map_by(average_precision, groups: list[str], names) -> dict:
     groups = np.array(groups)
     return {
         name: {
-            "map": _nanmean(average_precision[groups == name]),
+            "map": nanmean(average_precision[groups == name]),
             "tags": int(np.sum(groups == name)),
         }
         for name in names
@@ -330,19 +352,24 @@ def _map_by_frequency(average_precision, train_counts: np.ndarray) -> dict:
     return _map_by(average_precision, groups, ["0", *labels])
 
 
-def _interval(values: np.ndarray, estimate: float | None) -> list[float] | None:
+def interval(
+    values: np.ndarray, estimate: float | None, bounds: tuple[float, float] = (0.0, 1.0)
+) -> list[float] | None:
     """The 95% interval around `estimate` from its bootstrap `values`: estimate +- 1.96 of
-    their standard deviation, within [0, 1]. Centred on what it estimates: the resamples'
-    percentiles are not, where resampling shifts a statistic (AP counts a drawn-twice positive
-    twice), and then may not even hold the estimate."""
+    their standard deviation, within `bounds` (a score's [0, 1]; a difference's [-1, 1]).
+    Centred on what it estimates: the resamples' percentiles are not, where resampling shifts a
+    statistic (AP counts a drawn-twice positive twice), and then may not even hold the
+    estimate."""
     values = values[np.isfinite(values)]
     if len(values) < 2 or estimate is None or not math.isfinite(estimate):
         return None
     half_width = 1.96 * float(np.std(values, ddof=1))
-    return [max(0.0, estimate - half_width), min(1.0, estimate + half_width)]
+    low, high = bounds
+    return [max(low, estimate - half_width), min(high, estimate + half_width)]
 
 
-def _nanmean(values) -> float | None:
+def nanmean(values) -> float | None:
+    """The mean of the finite values; None when there is none (JSON's null)."""
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
     return float(values.mean()) if len(values) else None

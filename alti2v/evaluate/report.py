@@ -1,8 +1,10 @@
-"""The pictures and the one-page `report.html` of `--eval`.
+"""The pictures and the one-page `report.html` of `--eval`, and `comparison.md` of several models.
 
 Plots are drawn with matplotlib's Agg backend (no display) into PNGs beside the report; the page
 embeds them, and thumbnails of the gallery, as base64 data URIs, so it is a single file to open
 or send. Its per-tag table sorts by any column with a click (a few lines of inline script).
+`comparison_rows` lays out the side-by-side table that comparison.md holds and the command line
+prints.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from PIL import Image
 from sklearn.metrics import precision_recall_curve
 
 from alti2v.data.files import atomic_write_bytes, atomic_write_text
-from alti2v.data.layout import DataDir, EvalFiles
+from alti2v.data.layout import ComparisonFiles, EvalFiles
 from alti2v.data.records import unpack_record
+from alti2v.evaluate.names import take
 from alti2v.tag.select import ranked
 from alti2v.tag.thresholds import mcut_mask
 
@@ -40,18 +43,18 @@ SHORT_NAMES = {"model": "model", "frequency_prior": "frequency prior", "approach
 PLOT_STYLE = {"figure.dpi": 100, "font.size": 9, "axes.grid": True, "grid.alpha": 0.3}
 
 
-def write_report(files: EvalFiles, data: DataDir, summary, judgements, scored, tags,
+def write_report(files: EvalFiles, history: Path | None, summary, judgements, scored, tags,
                  train_counts, options, db=None) -> None:  # fmt: skip
-    """`db`: the open dataset the scored posts came from (their gallery thumbnails), if any."""
+    """`history`: the training curves' history.csv (None for a model not trained here);
+    `db`: the open dataset the scored posts came from (their gallery thumbnails), if any."""
     pictures = {}
     with plt.rc_context(PLOT_STYLE):
         pictures["precision-recall curves"] = _save(files, "pr_curves", _pr_curves(scored, tags))
         pictures["reliability"] = _save(files, "reliability", _reliability(summary))
         pictures["AP against tag frequency"] = _save(
-            files, "ap_vs_frequency", _ap_vs_frequency(judgements, train_counts)
+            files, "ap_vs_frequency", _ap_vs_frequency(judgements, scored, train_counts)
         )
-        history = data.history
-        if history.is_file():
+        if history is not None and history.is_file():
             pictures["training curves"] = _save(files, "training", _training_curves(history))
     gallery = _gallery(db, scored, judgements["model"], tags, options.gallery)
     page = _page(summary, judgements, tags, files, pictures, gallery)
@@ -81,10 +84,12 @@ def _pr_curves(scored, tags):
         axis.set_visible(False)
     for axis, tag in zip(axes.ravel(), chosen, strict=False):
         actual = np.asarray(targets[:, tag])
-        for name, style in (("model", "-"), ("approach3", "--")):
-            if name in scored.scores:
+        # The baselines' columns are the dataset's tags: the model's tag there, if it has one.
+        baseline = -1 if scored.baseline_columns is None else scored.baseline_columns[tag]
+        for name, style, column in (("model", "-", tag), ("approach3", "--", baseline)):
+            if name in scored.scores and column >= 0:
                 precision, recall, _ = precision_recall_curve(
-                    actual, np.asarray(scored.scores[name][:, tag], dtype=np.float32)
+                    actual, np.asarray(scored.scores[name][:, column], dtype=np.float32)
                 )
                 axis.step(recall, precision, style, where="post", label=SHORT_NAMES[name])
         axis.axhline(actual.mean(), color="grey", linestyle=":", label="frequency prior")
@@ -120,12 +125,15 @@ def _reliability(summary):
     return figure
 
 
-def _ap_vs_frequency(judgements, train_counts):
+def _ap_vs_frequency(judgements, scored, train_counts):
     figure, axis = plt.subplots(figsize=(6, 4))
     for name, marker in (("model", "o"), ("approach3", "x")):
         if name in judgements:
+            average_precision = judgements[name].average_precision
+            if name != "model":
+                average_precision = take(average_precision, scored.baseline_columns)
             axis.scatter(
-                np.maximum(train_counts, 0.8), judgements[name].average_precision,
+                np.maximum(train_counts, 0.8), average_precision,
                 marker=marker, s=18, alpha=0.7, label=SHORT_NAMES[name],
             )  # fmt: skip
     axis.set(xscale="log", ylim=(0, 1.02), xlabel="training posts with the tag",
@@ -270,6 +278,7 @@ def _page(summary, judgements, tags, files: EvalFiles, pictures, gallery) -> str
                 if name in summary
             ],
         ),
+        *_baselines_note(summary),
         "<h2>Thresholds</h2>",
         "<p class=note>Each rule as --pred --threshold-rule applies it, on the report half; "
         "fitted rules use thresholds fitted on the other half. A tag with no positive to fit on "
@@ -316,6 +325,20 @@ def _page(summary, judgements, tags, files: EvalFiles, pictures, gallery) -> str
         f"<style>{STYLE}</style></head>\n<body>\n{body}\n<script>{SORT_SCRIPT}</script>\n"
         "</body></html>\n"
     )
+
+
+def _baselines_note(summary: dict) -> list[str]:
+    """What to know when the baselines' table rows are not on the model's tags, or missing."""
+    notes = []
+    prior, model = summary.get("frequency_prior"), summary["model"]
+    if prior and prior["tags"] != model["tags"]:
+        notes.append(
+            f"The baselines are scored on the dataset's {prior['tags']} tags, the model on the "
+            f"{model['tags']} of its tags that have truth here."
+        )
+    if "approach3_skipped" in summary:
+        notes.append(f"Approach 3 skipped: {_escape(summary['approach3_skipped'])}.")
+    return [f"<p class=note>{' '.join(notes)}</p>"] if notes else []
 
 
 def _calibration_note(calibration: dict) -> str:
@@ -410,3 +433,78 @@ def _fixed(value, digits: int = 3) -> str:
 
 def _escape(value) -> str:
     return html.escape(str(value))
+
+
+def write_comparison(files: ComparisonFiles, comparison: dict) -> None:
+    """comparison.md: the side-by-side table and each pair's difference."""
+    settings = comparison["settings"]
+    names = ", ".join(model["name"] for model in comparison["models"])
+    skipped = sum(comparison["skipped"].values())
+    pair_headers = ["second - first", "tags", "mAP", "difference [95%]", "verdict",
+                    f"micro-F1 ({settings['rule']})", "difference [95%]", "verdict"]  # fmt: skip
+    pair_rows = [
+        [f"{pair['second']} - {pair['first']}", str(pair["tags"]), *_pair_cells(pair["map"]),
+         *_pair_cells(pair["micro_f1"])]
+        for pair in comparison["pairs"]
+    ]  # fmt: skip
+    lines = [
+        f"# Comparison of {names}",
+        "",
+        f"{comparison['posts']}: {comparison['images']} images ({skipped} skipped), judged "
+        f"against {comparison['truth_tags']} true tags, matched by name. mAP over all images; "
+        f"micro-F1 by rule {settings['rule']} on {comparison['report_images']} images, with "
+        f"thresholds fitted on the other {comparison['fitting_images']}. Intervals: bootstrap "
+        f"95% over images ({settings['bootstrap']} resamples), the same resamples for every "
+        "model, so a difference's interval is paired.",
+        "",
+        *_markdown(*comparison_rows(comparison)),
+        "",
+        "## Each pair, on the tags both cover (second minus first)",
+        "",
+        *_markdown(pair_headers, pair_rows),
+        "",
+    ]
+    atomic_write_text(files.table, "\n".join(lines))
+
+
+def comparison_rows(comparison: dict) -> tuple[list[str], list[list[str]]]:
+    """The side-by-side table: each model, then the baselines, with their numbers."""
+    rule = comparison["settings"]["rule"]
+    headers = ["scorer", "layout", "tags covered", "mAP [95%]", f"micro-F1 {rule} [95%]", "ECE"]
+    truth = comparison["truth_tags"]
+    rows = [
+        [
+            SHORT_NAMES.get(row["name"], row["name"]), row["layout"],
+            f"{row['tags_covered']} of {truth}", plain(row["map"], row["map_ci95"]),
+            plain(row["micro_f1"], row["micro_f1_ci95"]), _fixed(row["ece"], 4) or "n/a",
+        ]
+        for row in [*comparison["models"], *comparison["baselines"].values()]
+    ]  # fmt: skip
+    if "approach3_skipped" in comparison:
+        rows.append(["approach 3", "baseline", "", f"skipped: {comparison['approach3_skipped']}",
+                     "", ""])  # fmt: skip
+    return headers, rows
+
+
+def _pair_cells(difference: dict) -> list[str]:
+    return [
+        f"{plain(difference['first'])} -> {plain(difference['second'])}",
+        plain(difference["difference"], difference["difference_ci95"], sign="+"),
+        difference["verdict"],
+    ]
+
+
+def plain(value: float | None, interval: list | None = None, sign: str = "") -> str:
+    """`0.673 [0.653, 0.694]`, a number as the terminal and comparison.md show it (`sign` "+"
+    for a difference: `+0.021 [-0.004, +0.046]`); n/a for none."""
+    if value is None:
+        return "n/a"
+    text = f"{value:{sign}.3f}"
+    return text + (f" [{interval[0]:{sign}.3f}, {interval[1]:{sign}.3f}]" if interval else "")
+
+
+def _markdown(headers: list[str], rows: list[list[str]]) -> list[str]:
+    def line(cells) -> str:
+        return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
+
+    return [line(headers), line(["---"] * len(headers)), *map(line, rows)]

@@ -7,7 +7,11 @@ as one fixed matrix product per axis (the matrix of the Pillow filter the datase
 with, so that the resize is exact, which ONNX's Resize, lacking area and box filters, is not),
 the model's preprocessing, the network in inference form (BatchNormalization as its moving
 statistics, Dropout gone), the sigmoid, and a Gather that puts the probabilities in the order of
-the CSV's rows. Output `output`: float32 [N, rows].
+the CSV's rows. Output `output`: float32 [N, rows]; second output `embedding`: the tag logits
+before the sigmoid, float32 [N, tags] in the vocabulary's order, the vector --vec reads from the
+Keras model by default (--layer logits, named in the metadata). The probabilities stay first:
+kohya, ComfyUI-WD14-Tagger and taggui read outputs[0] alone, and imgutils reads outputs[1] as
+the embedding, as deepghs' wd14_tagger_with_embeddings carry it.
 
 Converting through tf2onnx would hold the 134M-weight last layer several times over and was
 killed at 24 GiB for 4096 tags; written directly, each weight is copied once into its tensor.
@@ -25,11 +29,14 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
 from alti2v.data.images import RESIZE_FILTERS
+from alti2v.model.wd_folder import EMBEDDING_LAYER_KEY
 
 WD_INPUT_SIZE = 448
 IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)  # keras' "caffe" preprocessing, as --build's
 OPSET = 17
 INPUT, OUTPUT = "input", "output"  # the names kohya, ComfyUI and imgutils look up
+EMBEDDING = "embedding"  # the name deepghs gives its exports' embedding output
+EMBEDDING_LAYER = "logits"  # the --layer the embedding output is (alti2v.vectors.layers.LAYERS)
 
 
 def resize_matrix(source: int, target: int, resize: str) -> np.ndarray:
@@ -80,7 +87,7 @@ def tagger_graph(
         x = graph.op(
             "Gather", x, graph.constant(np.array([2, 1, 0], np.int64), "bgr_to_rgb"), axis=1
         )
-    channels_last = False
+    channels_last, logits = False, None
     for layer in model.layers[1:]:
         name = layer.name
         if isinstance(layer, keras.layers.Conv2D):
@@ -115,19 +122,28 @@ def tagger_graph(
             isinstance(layer, keras.layers.Activation)
             and layer.activation is keras.activations.sigmoid
         ):
+            logits = x
             x = graph.op("Sigmoid", x)
         elif not isinstance(layer, keras.layers.Dropout | keras.layers.Activation):
             raise ValueError(f"{name}: a {type(layer).__name__} layer has no ONNX form here")
-    x = _select_columns(graph, x, columns, model.output_shape[-1])
+    if logits is None:
+        raise ValueError(f"{model.name}: no sigmoid output, so no logits for the embedding")
+    width = model.output_shape[-1]
+    x = _select_columns(graph, x, columns, width)
+    graph.nodes.append(helper.make_node("Identity", [logits], [EMBEDDING], name=EMBEDDING))
     inputs = [
         helper.make_tensor_value_info(
             INPUT, TensorProto.FLOAT, ["N", WD_INPUT_SIZE, WD_INPUT_SIZE, 3]
         )
     ]
-    outputs = [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["N", len(columns)])]
+    outputs = [
+        helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["N", len(columns)]),
+        helper.make_tensor_value_info(EMBEDDING, TensorProto.FLOAT, ["N", width]),
+    ]
     body = helper.make_graph(graph.nodes, model.name, inputs, outputs, graph.initializers)
     exported = helper.make_model(body, opset_imports=[helper.make_opsetid("", OPSET)])
     exported.producer_name = "alt-i2v"
+    helper.set_model_props(exported, {EMBEDDING_LAYER_KEY: EMBEDDING_LAYER})
     return exported
 
 

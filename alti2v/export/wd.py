@@ -61,6 +61,11 @@ class Row:
     count: int
     column: int | None  # the model's output for this row; None: a rating it lacks (always 0)
 
+    @property
+    def tag(self) -> str:
+        """The vocabulary's name of the row's tag (a rating row's is `rating:<name>`)."""
+        return self.name if self.category != RATING_CATEGORY else f"rating:{self.name}"
+
 
 def wd_rows(tags: list[str], categories: dict, counts: dict, other_tags: str) -> list[Row]:
     """The CSV's rows: ratings, general, character; `other_tags` folds or drops the rest."""
@@ -141,8 +146,7 @@ def _tags_csv(rows: list[Row], thresholds: dict) -> str:
     for number, row in enumerate(rows):
         line = [number, row.name, row.category, row.count]
         if fitted:
-            tag = row.name if row.category != RATING_CATEGORY else f"rating:{row.name}"
-            line.append(f"{fitted.get(tag, 1.0):.6f}")  # 1: a rating never seen never passes
+            line.append(f"{fitted.get(row.tag, 1.0):.6f}")  # 1: a rating never seen never passes
         lines.append(line)
     return _csv(header, lines)
 
@@ -152,7 +156,7 @@ def _category_csv(rows: list[Row], thresholds: dict) -> str:
     rule = thresholds.get("category", {})
     lines = []
     for name, number in CATEGORIES.items():
-        values = [rule[row.name] for row in rows if row.category == number and row.name in rule]
+        values = [rule[row.tag] for row in rows if row.category == number and row.tag in rule]
         if values:
             lines.append([number, name, f"{float(np.median(values)):.6f}"])
     return _csv(["category", "name", "threshold"], lines)

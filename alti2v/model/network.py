@@ -29,15 +29,23 @@ def build_model(
     features = keras.layers.Flatten()(features)
     if dropout:
         features = keras.layers.Dropout(dropout)(features)
-    logits = keras.layers.Dense(num_tags)(features)
+    # Under bfloat16 the last Dense and what follows it stay float32 (OUTPUT_LAYERS): the loss
+    # sees float32 probabilities, the logits --vec reads keep float32's resolution (bfloat16's
+    # 8-bit mantissa moved near-duplicate similarities by 1e-3), and the 134M weights of a
+    # 4096-tag layer are not cast to bfloat16 at every step.
+    logits = keras.layers.Dense(num_tags, dtype="float32")(features)
     # The original's Activation("linear") before the sigmoid does nothing; kept for fidelity.
-    # The sigmoid stays float32 under mixed precision, so the loss sees float32 probabilities.
-    sigmoid = keras.layers.Activation("sigmoid", dtype="float32")
-    outputs = sigmoid(keras.layers.Activation("linear")(logits))
+    linear = keras.layers.Activation("linear", dtype="float32")(logits)
+    outputs = keras.layers.Activation("sigmoid", dtype="float32")(linear)
     model = keras.Model(inputs, outputs, name="alt_i2v")
     for layer in model.layers[:freeze]:
         layer.trainable = False
     return model
+
+
+# The last Dense, the linear and the sigmoid: the layers that compute in float32 whatever the
+# precision of the rest.
+OUTPUT_LAYERS = 3
 
 
 def head_layers(model: keras.Model) -> tuple[keras.layers.Layer, ...]:

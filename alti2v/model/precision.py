@@ -6,9 +6,9 @@ for a resumed run, its optimizer's state.
     use_precision(chosen.name)         # models built from here on
     model = at_precision(model, chosen.name)
 
-bfloat16 computes in bfloat16 and keeps the weights, the last sigmoid and the loss in float32
-(Keras' mixed_bfloat16; the model builder gives the sigmoid a float32 dtype), so checkpoints and
-exported models hold float32 weights whichever precision trained them.
+bfloat16 computes in bfloat16 and keeps the weights, the last Dense with its activations and the
+loss in float32 (Keras' mixed_bfloat16; the model builder gives those layers a float32 dtype),
+so checkpoints and exported models hold float32 weights whichever precision trained them.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import keras
 
 from alti2v.model.device import accelerator_present
+from alti2v.model.network import OUTPUT_LAYERS
 
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 # AMX does bfloat16 matrix products in hardware: 3.6x float32's matmul rate on a Sapphire
@@ -98,14 +99,16 @@ def precision_of(model: keras.Model) -> str:
 
 def at_precision(model: keras.Model, name: str, keep_optimizer: bool = True) -> keras.Model:
     """`model` computing in `name`: itself when it already does, else a copy with the same
-    weights (the last layer, the sigmoid, stays float32) and, if compiled and
+    weights (the last Dense and its activations stay float32) and, if compiled and
     `keep_optimizer`, an optimizer that carries on from the same state."""
     if precision_of(model) == name:
         return model
     policy = POLICIES[name]
 
+    kept = model.layers[-OUTPUT_LAYERS:]
+
     def recast(layer: keras.layers.Layer) -> keras.layers.Layer:
-        dtype = "float32" if layer is model.layers[-1] else policy
+        dtype = "float32" if any(layer is output for output in kept) else policy
         return layer.__class__.from_config({**layer.get_config(), "dtype": dtype})
 
     copy = keras.models.clone_model(model, clone_function=recast)

@@ -1,8 +1,13 @@
 """Exported models: `models/<time>/` holds model.keras, vocab.txt and model.json; --model may
-also name a folder in the WD tagger layout (alti2v.model.wd_folder), which --pred runs.
+also name a folder in the WD tagger layout (alti2v.model.wd_folder), which --pred and the vector
+modes run.
 
 The vocabulary travels with every model, so a model can tag images anywhere; model.json records
 how its input was made (image size, resize filter, preprocessing) and how well it scored.
+
+This module imports Keras only to load a model from --train: a WD folder runs in onnxruntime,
+so the tag-only install (requirements-tag.txt) needs no Keras, and there a model that does ends
+in one line saying what to install.
 """
 
 from __future__ import annotations
@@ -10,16 +15,18 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 
 from alti2v.data.files import atomic_write_json, publish_folder, read_json
 from alti2v.data.layout import MODEL_FILE, ModelFiles
 from alti2v.data.vocabulary import load_vocabulary, write_vocabulary
-from alti2v.errors import PipelineError, one_line
-from alti2v.model.precision import at_precision
+from alti2v.errors import FULL_INSTALL, PipelineError, one_line
 from alti2v.model.wd_folder import is_wd_folder, load_wd_folder
+
+if TYPE_CHECKING:
+    import keras
 
 
 class ModelError(PipelineError):
@@ -49,6 +56,8 @@ class LoadedModel:
 def export_model(models: Path, model: keras.Model, tags: list[str], info: dict) -> Path:
     """Save an inference copy of `model` (no optimizer state, computing in float32 whichever
     precision trained it) with its vocabulary."""
+    from alti2v.model.precision import at_precision
+
     model = at_precision(model, "float32", keep_optimizer=False)
     folder = models / time.strftime("%Y%m%d-%H%M%S")
     suffix = 1
@@ -86,11 +95,31 @@ def find_model(path: Path | None, models: Path) -> Path:
     return candidates[-1].parent
 
 
+def needs_keras(folder: Path) -> bool:
+    """Whether the model of `folder` runs in Keras (a model from --train) rather than in
+    onnxruntime (a WD-layout folder); one that needs Keras where it is not installed ends here,
+    in one line."""
+    if is_wd_folder(folder) and not ModelFiles(folder).model.is_file():
+        return False
+    try:
+        import keras  # noqa: F401  # only to learn whether it is there; load_model uses it
+    except ModuleNotFoundError as error:
+        raise ModelError(
+            f"{folder}: a model from --train runs in Keras, and {error.name} is not installed "
+            f"here; {FULL_INSTALL}"
+        ) from None
+    return True
+
+
 def load_model(folder: Path, precision: str = "float32") -> LoadedModel:
     """The model of `folder`, computing in `precision` (a WD folder: onnxruntime's float32)."""
-    if is_wd_folder(folder) and not ModelFiles(folder).model.is_file():
+    if not needs_keras(folder):
         session, tags, info = load_wd_folder(folder)
         return LoadedModel(session, tags, info, folder)
+    import keras
+
+    from alti2v.model.precision import at_precision
+
     files = ModelFiles(folder)
     tags = load_vocabulary(files.vocab, ModelError, _FIX, missing=None)
     info = read_json(files.info, ModelError, _FIX)

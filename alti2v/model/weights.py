@@ -6,6 +6,7 @@ failure reads the same everywhere: one line with its real cause and the way out.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +47,15 @@ def check_weights(weights: str, error: type[PipelineError] = PipelineError) -> N
     """Refuse a --weights path that is not a file (before any work that needs it)."""
     if weights not in ("imagenet", "none") and not Path(weights).is_file():
         raise error(f"--weights {weights}: no such file; give imagenet, none or a path")
+
+
+def weights_sha256(weights: str) -> str | None:
+    """The sha256 of a --weights file, which model.json records beside its path (None for
+    imagenet and none, which name no file)."""
+    if weights in ("imagenet", "none"):
+        return None
+    with Path(weights).open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _is_failed_download(failure: Exception) -> bool:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from alti2v import defaults
+from alti2v.data.layout import ModelFiles
 from alti2v.data.posts import Post
 from alti2v.data.vocabulary import vocabulary_hash
 from alti2v.model.saved import LoadedModel
@@ -33,7 +34,7 @@ from alti2v.tag.outputs import FORMATS, OutputContext, Tagged, record_path
 from alti2v.tag.predict import predict_images
 from alti2v.tag.select import Tag, TagSettings, Vocabulary, select_tags, tag_key, top_rating
 from alti2v.tag.sheet import SheetCell, SheetLine, render_sheet
-from alti2v.tag.thresholds import FITTED_RULES, load_rule, tag_mask
+from alti2v.tag.thresholds import FITTED_RULES, layout_rule, load_rule, tag_mask
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +136,14 @@ def _threshold_rule(
 ):
     """probabilities -> bool mask: the rule, then the per-category overrides."""
     values: np.ndarray | float = settings.threshold
+    # A WD folder's own fitted thresholds, unless alt-i2v's --eval has fitted it on the user's
+    # posts since: its thresholds.json, as beside a model from --train, comes first.
+    layout_rules = loaded.info.get("fitted")
     if settings.rule in FITTED_RULES:
-        values = load_rule(folder, settings.rule, loaded.tags, vocabulary_hash(loaded.tags))
+        if layout_rules is not None and not ModelFiles(folder).thresholds.is_file():
+            values = layout_rule(folder, settings.rule, layout_rules)
+        else:
+            values = load_rule(folder, settings.rule, loaded.tags, vocabulary_hash(loaded.tags))
     categories = np.array(vocabulary.categories)
     overrides = [
         (categories == name, value)

@@ -12,7 +12,10 @@ rule means. Rules:
 `thresholds.json`:
     {"vocab_hash": "<16 hex>", "rules": {"f1": {"<tag>": 0.42, ...}, ...}, ...}
 Other keys (how and on what the thresholds were fitted, a calibration temperature) are free for
-the writer; a reader needs only `vocab_hash` and `rules`.
+the writer; a reader needs only `vocab_hash` and `rules`. A WD-layout folder has them in the
+layout's own files (alti2v.model.wd_folder reads them: rule `f1` is selected_tags.csv's
+`best_threshold`, rule `category` its thresholds.csv), used until --eval writes a thresholds.json
+beside its model.onnx.
 """
 
 from __future__ import annotations
@@ -55,6 +58,18 @@ def load_rule(model_folder: Path, rule: str, tags: list[str], vocab_hash: str) -
     if missing:
         raise ThresholdError(f"{path}: rule {rule} lacks {len(missing)} tags; run --eval again")
     return np.array([fitted[tag] for tag in tags], dtype=np.float32)
+
+
+def layout_rule(folder: Path, rule: str, fitted: dict[str, list[float]]) -> np.ndarray:
+    """A WD folder's per-tag thresholds of a fitted rule, from `fitted` (its rules by name)."""
+    if rule not in fitted:
+        held = f"it has {' and '.join(sorted(fitted))} only" if fitted else "it has neither"
+        raise ThresholdError(
+            f"{folder}: a WD folder holds fitted thresholds as selected_tags.csv's "
+            f"best_threshold (--threshold-rule f1) and thresholds.csv (category); {held}: use "
+            "one of those, or --threshold-rule constant or mcut"
+        )
+    return np.array(fitted[rule], dtype=np.float32)
 
 
 def mcut_mask(probabilities: np.ndarray) -> np.ndarray:

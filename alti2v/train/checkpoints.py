@@ -43,6 +43,7 @@ class TrainState:
     best_map: float | None = None
     best_checkpoint: str | None = None
     exported: str | None = None  # model folder written for this state, if any
+    weights_sha256: str | None = None  # of the --weights file a new run started from, if a file
     seed_states: dict = field(default_factory=dict)  # layer name -> its SeedGenerator's state
     history: list[dict] = field(default_factory=list)
 

@@ -31,7 +31,7 @@ from alti2v.model.device import accelerator_present
 from alti2v.model.network import build_model, set_output_prior, zero_output_kernel
 from alti2v.model.precision import at_precision
 from alti2v.model.saved import export_model
-from alti2v.model.weights import check_weights, with_vgg16_weights
+from alti2v.model.weights import check_weights, weights_sha256, with_vgg16_weights
 from alti2v.progress import SILENT, Progress
 from alti2v.train.batches import PostBatches, RecordReader
 from alti2v.train.cache import FeatureCache
@@ -176,8 +176,9 @@ def _start_or_resume(
         if config.bias_init == "prior":
             set_output_prior(model, _tag_frequencies(data, tags))
         state = TrainState(
-            config=asdict(config), vocab_hash=vocab_hash, num_tags=len(tags), dataset=fingerprint
-        )
+            config=asdict(config), vocab_hash=vocab_hash, num_tags=len(tags), dataset=fingerprint,
+            weights_sha256=weights_sha256(config.weights),
+        )  # fmt: skip
         return model, state, config
     state = load_state(checkpoint)
     if state.vocab_hash != vocab_hash:
@@ -276,7 +277,9 @@ def _export(
     best_row = next(
         (row for row in state.history if row["eval_map"] == state.best_map), state.history[-1]
     )
-    info = {**state.config, "metrics": best_row, **tag_info}
+    # "weights" (in the config) names what it started from; a file's hash tells it again.
+    started_from = {"weights_sha256": state.weights_sha256} if state.weights_sha256 else {}
+    info = {**state.config, "metrics": best_row, **tag_info, **started_from}
     folder = export_model(data.models, source, tags, info)
     state.exported = folder.name
     record_state(latest_checkpoint(checkpoints), state)

@@ -1,11 +1,13 @@
-"""--vec: illustration vectors, one inner layer of a trained model read out per image.
+"""--vec: illustration vectors, one inner layer of a model read out per image.
 
-The candidate layers are the tag logits (the `Dense(num_tags)` output before the sigmoid), the
-2048-wide layer mean-pooled over its 4x4 positions, and VGG16's `block5_pool` mean-pooled; each
-vector is L2-normalised, so an inner product is a cosine similarity. One sub-model, built once,
-gives the chosen layer and the tag probabilities of a batch in one forward pass.
+For a model from --train, the layer is --layer's (alti2v.vectors.layers: the tag logits by
+default); a WD-layout folder has one, its embedding output (alti2v.model.wd_folder), read by
+onnxruntime without Keras: --export's are the same logits. Each vector is L2-normalised, so an
+inner product is a cosine similarity, and comes with the tag probabilities of the same forward
+pass.
 
-    extractor = VectorExtractor(loaded, "logits")
+    layer = vector_layer(loaded, asked=None)     # "logits", or a WD folder's own
+    extractor = VectorExtractor(loaded, layer)
     vectors, probabilities = extractor(pixels)   # uint8 (n, size, size, 3)
     codes = binary_codes(vectors)                # packed sign bits, 1/32 of the memory
 """
@@ -14,55 +16,64 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
 
+from alti2v import defaults
 from alti2v.data.files import atomic_write_bytes, atomic_write_text
 from alti2v.data.images import to_model_input
 from alti2v.data.skips import InputError
-from alti2v.model.network import head_layers
+from alti2v.errors import PipelineError
 from alti2v.model.saved import LoadedModel
+from alti2v.model.wd_folder import ONNX_FILE
 from alti2v.tag.inputs import InputImage
 from alti2v.tag.predict import decoded_batches
 
 
-def _logits(model: keras.Model):
-    return head_layers(model)[2].output
+class VectorError(PipelineError):
+    pass
 
 
-def _pooled_dense(model: keras.Model):
-    return keras.ops.mean(head_layers(model)[1].output, axis=(1, 2))
-
-
-def _pooled_block5(model: keras.Model):
-    return keras.ops.mean(model.get_layer("block5_pool").output, axis=(1, 2))
-
-
-# The candidate layers by the names --layer accepts: each maps the model to a symbolic output.
-LAYERS: dict[str, Callable[[keras.Model], object]] = {
-    "logits": _logits,
-    "dense": _pooled_dense,
-    "block5": _pooled_block5,
-}
+def vector_layer(loaded: LoadedModel, asked: str | None) -> str:
+    """The layer the vector modes read: --layer's (`asked`; None when not given, the default)
+    for a model from --train; for a WD folder, the one its embedding output is, which --layer
+    may only name."""
+    if loaded.info.get("layout") != "wd":
+        return asked or defaults.VECTOR_LAYER
+    own = loaded.model.embedding_layer
+    if own is None:
+        raise VectorError(
+            f"{loaded.folder / ONNX_FILE}: no embedding output after its probabilities, which "
+            "the vector modes read; export the model again (--export adds it, as deepghs' "
+            "wd14_tagger_with_embeddings have it)"
+        )
+    if asked not in (None, own):
+        raise VectorError(
+            f"{loaded.folder}: a WD folder gives one vector, its embedding output ({own}); "
+            f"--layer {asked} needs the model from --train"
+        )
+    return own
 
 
 class VectorExtractor:
-    """Vectors of `layer` and tag probabilities for batches of stored (uint8) pixels."""
+    """Vectors of `layer` and tag probabilities for batches of uint8 pixels, from one forward
+    pass: a sub-model of a Keras model, or a WD folder's two outputs."""
 
     def __init__(self, loaded: LoadedModel, layer: str):
-        model = loaded.model
-        self.model = keras.Model(model.input, [LAYERS[layer](model), model.output])
         self.preprocess = loaded.info["preprocess"]
-        self.width = self.model.output_shape[0][-1]
+        if loaded.info.get("layout") == "wd":
+            vector_layer(loaded, layer)  # the folder's own layer, or a one-line error
+            self.forward, self.width = loaded.model.with_embedding, loaded.model.embedding_width()
+        else:
+            from alti2v.vectors.layers import keras_readout
+
+            self.forward, self.width = keras_readout(loaded.model, layer)
 
     def __call__(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        features, probabilities = self.model.predict_on_batch(
-            to_model_input(pixels, self.preprocess)
-        )
+        features, probabilities = self.forward(to_model_input(pixels, self.preprocess))
         return normalise(np.asarray(features, dtype=np.float32)), np.asarray(probabilities)
 
 

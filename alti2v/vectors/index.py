@@ -1,6 +1,8 @@
 """--index: a nearest-neighbour index of every post in the dataset, kept in step with it.
 
-Vectors come from the LevelDB records (the pixels --build stored), so no image is decoded twice.
+Vectors come from the LevelDB records (the pixels --build stored), so no image is decoded twice;
+a model whose input is not those pixels (a WD folder: 448, padded white) decodes each post's
+image in imgs/ its own way instead, as --pred would.
 The index is a usearch HNSW graph over L2-normalised vectors (inner product = cosine; chosen by
 bench/vectors.py, see the README) plus `index.json`: which model, vocabulary and layer made it,
 and per post its id, split, graph key and top tags. Run again, it adds the posts that are new in
@@ -18,6 +20,7 @@ every SAVE_EVERY_POSTS added posts, so a long first run resumes where it stopped
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,13 +30,22 @@ from usearch.index import Index
 from alti2v import defaults
 from alti2v.data.files import atomic_write_json, read_json
 from alti2v.data.layout import DataDir, IndexFiles
-from alti2v.data.records import SPLITS, open_db, parse_record_key, record_keys, unpack_record
+from alti2v.data.posts import find_image
+from alti2v.data.records import (
+    DB,
+    SPLITS,
+    open_db,
+    parse_record_key,
+    read_meta,
+    record_keys,
+    unpack_record,
+)
 from alti2v.data.vocabulary import vocabulary_hash
 from alti2v.errors import PipelineError, one_line
 from alti2v.model.saved import LoadedModel
 from alti2v.progress import SILENT, Progress
 from alti2v.tag.select import ranked
-from alti2v.vectors.extract import VectorExtractor
+from alti2v.vectors.extract import FileVector, VectorExtractor, vectors_of_files
 
 log = logging.getLogger(__name__)
 
@@ -209,16 +221,15 @@ def update_index(
         if index is None or rebuilt:
             index = VectorIndex.empty(folder, identity, extractor.width)
         gone = sorted(set(index.posts) - set(in_dataset))
-        new = [post_id for post_id in in_dataset if post_id not in index.posts]
+        new = {post_id: key for post_id, key in in_dataset.items() if post_id not in index.posts}
         index.remove(gone)
+        unreadable: list[str] = []
         with progress(total=len(new), desc="indexing", unit=" img") as bar:
             since_save = 0
-            for start in range(0, len(new), batch_size):
-                chunk = new[start : start + batch_size]
-                records = [unpack_record(db.get(in_dataset[post_id])) for post_id in chunk]
-                vectors, probabilities = extractor(np.stack([pixels for pixels, _ in records]))
+            found = _new_vectors(data, db, loaded, extractor, new, batch_size, unreadable)
+            for chunk, vectors, probabilities in found:
                 tags = [_stored_tags(row, loaded.tags) for row in probabilities]
-                splits = [parse_record_key(in_dataset[post_id])[0] for post_id in chunk]
+                splits = [parse_record_key(new[post_id])[0] for post_id in chunk]
                 index.add(chunk, splits, vectors, tags)
                 bar.update(len(chunk))
                 since_save += len(chunk)
@@ -230,14 +241,67 @@ def update_index(
     if new or gone or rebuilt or not IndexFiles(folder).info.is_file():
         index.save()
     return {
-        "added": len(new),
+        "added": len(new) - len(unreadable),
         "removed": len(gone),
+        "unreadable": len(unreadable),
         "total": len(index.posts),
         "rebuilt": rebuilt,
         "layer": layer,
         "model": identity["model"],
         "folder": folder,
     }
+
+
+def _new_vectors(
+    data: DataDir, db: DB, loaded: LoadedModel, extractor: VectorExtractor,
+    keys: dict[str, bytes], batch_size: int, unreadable: list[str],
+) -> Iterator[tuple[list[str], np.ndarray, np.ndarray]]:  # fmt: skip
+    """(post ids, vectors, probabilities) of the posts `keys` names, a batch at a time: from the
+    stored records where they are the model's input, else from each post's image decoded the
+    model's way, as --vec decodes files. A post whose image cannot be read is logged, added to
+    `unreadable` and left out."""
+    post_ids = list(keys)
+    if _takes_stored_pixels(loaded.info, read_meta(db, data.db)):
+        for start in range(0, len(post_ids), batch_size):
+            chunk = post_ids[start : start + batch_size]
+            pixels = [unpack_record(db.get(keys[post_id]))[0] for post_id in chunk]
+            yield chunk, *extractor(np.stack(pixels))
+        return
+    files = {}  # image path -> post id
+    for post_id in post_ids:
+        path = find_image(data.imgs, post_id)
+        if path is None:
+            log.error("%s: no image file for this post in imgs/; not indexed", data.imgs / post_id)
+            unreadable.append(post_id)
+        else:
+            files[str(path)] = post_id
+
+    def batch(results: list[FileVector]) -> tuple[list[str], np.ndarray, np.ndarray]:
+        vectors = np.stack([result.vector for result in results])
+        probabilities = np.stack([result.probabilities for result in results])
+        return [files[result.image] for result in results], vectors, probabilities
+
+    done: list[FileVector] = []
+    for found in vectors_of_files(loaded, extractor, list(files), batch_size):
+        if found.error is not None:
+            log.error("%s; not indexed", found.error)
+            unreadable.append(files[found.image])
+            continue
+        done.append(found)
+        if len(done) == batch_size:
+            yield batch(done)
+            done = []
+    if done:
+        yield batch(done)
+
+
+def _takes_stored_pixels(info: dict, meta: dict | None) -> bool:
+    """Whether a model (its model.json or WD info) takes the pixels --build stored (`meta`:
+    the database's record of how; None for a database without one, from --build of old)."""
+    if meta is None:
+        return not info.get("pad", False)
+    made = (meta["image_size"], meta["resize"], False)
+    return (info["image_size"], info["resize"], info.get("pad", False)) == made
 
 
 def _stored_tags(probabilities: np.ndarray, tags: list[str]) -> list[list]:

@@ -22,6 +22,7 @@ import numpy as np
 from alti2v import defaults
 from alti2v.data.layout import DataDir
 from alti2v.data.posts import find_image
+from alti2v.errors import PipelineError
 from alti2v.model.saved import LoadedModel
 from alti2v.tag.sheet import SheetCell, SheetLine, render_sheet
 from alti2v.vectors.extract import VectorExtractor, vectors_of_files
@@ -29,6 +30,10 @@ from alti2v.vectors.index import Neighbour, VectorIndex
 
 SHEET_TAGS = 3  # tag lines under each result on a contact sheet
 SHEET_THUMB = 160  # pixels per image on a contact sheet: a query and ten results fit a screen
+
+
+class DuplicatesError(PipelineError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,19 @@ def render_similar_sheet(results: list[SimilarResult], out: Path) -> Path:
             columns - 1 - len(result.neighbours)
         )
     return render_sheet(cells, out, columns=columns, thumb=SHEET_THUMB)
+
+
+def duplicate_threshold(layer: str, given: float | None) -> float:
+    """--duplicate-threshold, else the one measured for `layer`; a WD folder's foreign
+    embedding has none measured."""
+    if given is not None:
+        return given
+    if layer not in defaults.DUPLICATE_THRESHOLDS:
+        raise DuplicatesError(
+            f"--duplicates: no threshold is measured for the layer {layer!r} (a WD folder's "
+            "embedding); give --duplicate-threshold"
+        )
+    return defaults.DUPLICATE_THRESHOLDS[layer]
 
 
 def duplicate_groups(
