@@ -93,10 +93,9 @@ VARIANTS = {
     # Issue 22: the defaults trained in each precision (--precision auto picks one by machine).
     "float32": ["--precision", "float32"],
     "bfloat16": ["--precision", "bfloat16"],
-    # Issue 23: the rare colour tags are still rising at epoch 5; a faster head, from the
-    # defaults (the unfrozen blocks keep 1e-4).
-    "head3x": ["--learning-rate", "3e-4", "--backbone-lr-scale", "0.333"],
-    "head10x": ["--learning-rate", "1e-3", "--backbone-lr-scale", "0.1"],
+    # The float16 feature cache under each precision (the cache holds float16 either way).
+    "cached-f16-float32": [*SEED_RECIPE, "--cache-features", "--precision", "float32"],
+    "cached-f16-bfloat16": [*SEED_RECIPE, "--cache-features", "--precision", "bfloat16"],
 }  # fmt: skip
 
 
