@@ -96,6 +96,16 @@ VARIANTS = {
     # The float16 feature cache under each precision (the cache holds float16 either way).
     "cached-f16-float32": [*SEED_RECIPE, "--cache-features", "--precision", "float32"],
     "cached-f16-bfloat16": [*SEED_RECIPE, "--cache-features", "--precision", "bfloat16"],
+    # Issue 23: the rest of the gap after 5 epochs, each a change to today's defaults (bfloat16,
+    # which trains as float32 does: bench/measured/precision-quality-20261203.md).
+    "bf16-batch8": ["--precision", "bfloat16", "--batch-size", "8"],
+    "bf16-head2x": ["--precision", "bfloat16", "--learning-rate", "2e-4",
+                    "--backbone-lr-scale", "0.5"],
+    "bf16-cosine2e-4": ["--precision", "bfloat16", "--schedule", "cosine",
+                        "--learning-rate", "2e-4"],
+    "bf16-warm0": ["--precision", "bfloat16", "--warmup-epochs", "0"],
+    "bf16-asl": ["--precision", "bfloat16", "--loss", "asl"],
+    "bf16-crop": ["--precision", "bfloat16", "--augment", "flip,crop"],
 }  # fmt: skip
 
 

@@ -24,7 +24,7 @@ from PIL import Image
 
 import synthetic
 from alti2v import defaults
-from alti2v.data.images import RESIZE_FILTERS, to_model_input
+from alti2v.data.images import RESIZE_FILTERS, InputSpec, to_model_input
 from alti2v.data.layout import DataDir
 from alti2v.data.posts import find_image
 from alti2v.data.records import (
@@ -36,7 +36,7 @@ from alti2v.data.records import (
     unpack_record,
 )
 from alti2v.data.vocabulary import load_vocabulary
-from alti2v.evaluate.posts import InputSpec, folder_posts
+from alti2v.evaluate.posts import folder_posts
 from alti2v.tag.inputs import InputImage
 from alti2v.tag.predict import decoded_batches
 from alti2v.train.batches import PostBatches
@@ -145,7 +145,7 @@ def test_pred_decodes_the_pixels_the_build_stored(built: Built) -> None:
 
 
 def test_eval_dir_decodes_the_pixels_the_build_stored(built: Built) -> None:
-    spec = InputSpec(built.meta["image_size"], built.meta["resize"])
+    spec = InputSpec.of_database(built.meta)
     posts, count = folder_posts(built.data.imgs, {spec}, lambda truth: True)
     decoded = {post.post_id: post.pixels[spec] for post in posts}
     assert count == len(KINDS)

@@ -8,6 +8,7 @@ that array and `--pred` calls the same function, so training and serving see the
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +94,32 @@ def load_image(
     finally:
         # A Pillow global: restore it, or a small max_pixels breaks every later Image.open.
         Image.MAX_IMAGE_PIXELS = previous_limit
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How an image file becomes a model's pixels: `load_image`'s choices, as a model records
+    them (model.json, a WD folder's info) and as --build recorded those it stored."""
+
+    image_size: int
+    resize: str
+    pad: bool = False
+
+    @classmethod
+    def of_model(cls, info: dict) -> InputSpec:
+        return cls(info["image_size"], info["resize"], info.get("pad", False))
+
+    @classmethod
+    def of_database(cls, meta: dict) -> InputSpec:
+        return cls(meta["image_size"], meta["resize"])  # --build never pads
+
+    def reads_stored_pixels(self, meta: dict | None) -> bool:
+        """Whether the records of a database (`meta`: its record of how they were made; None
+        from --build of old, which stored unpadded pixels at the model's size) are this input."""
+        return not self.pad if meta is None else self == InputSpec.of_database(meta)
+
+    def load(self, path: Path) -> np.ndarray:
+        return load_image(path, self.image_size, self.resize, pad=self.pad)
 
 
 def load_image_or_error(

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alti2v.data.images import load_image
+from alti2v.data.images import InputSpec
 from alti2v.data.layout import DataDir
 from alti2v.data.posts import find_image, iter_posts
 from alti2v.data.records import (
@@ -42,20 +42,6 @@ log = logging.getLogger(__name__)
 
 class EvalError(PipelineError):
     pass
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """How an image file becomes a model's pixels (alti2v.data.images.load_image)."""
-
-    image_size: int
-    resize: str
-    pad: bool = False
-
-    @classmethod
-    def of(cls, info: dict) -> InputSpec:
-        """The spec of a model's model.json (or a WD folder's info)."""
-        return cls(info["image_size"], info["resize"], info.get("pad", False))
 
 
 @dataclass(frozen=True)
@@ -92,7 +78,7 @@ def decoded(
         if image is None:
             return Skip(NO_IMAGE, missing)
         try:
-            pixels[spec] = load_image(image, spec.image_size, spec.resize, pad=spec.pad)
+            pixels[spec] = spec.load(image)
         except InputError as error:
             return Skip(error.reason, str(error))
     return EvalPost(post_id, source, truth, pixels)
@@ -147,8 +133,7 @@ class Dataset:
                 )
             log.warning("%s: another vocabulary than %s, so no baselines", data.db, theirs)
             return cls(None, [], None, None)
-        spec = InputSpec(meta["image_size"], meta["resize"])
-        return cls(db, record_keys(db, "train"), vocabulary, spec)
+        return cls(db, record_keys(db, "train"), vocabulary, InputSpec.of_database(meta))
 
     def eval_posts(self, data: DataDir, specs: set[InputSpec]) -> tuple[Iterator, int]:
         """The eval split's posts (or Skips), and their number."""

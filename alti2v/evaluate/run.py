@@ -31,7 +31,7 @@ import numpy as np
 
 from alti2v import defaults
 from alti2v.data.files import atomic_write_json, atomic_write_text
-from alti2v.data.images import to_model_input
+from alti2v.data.images import InputSpec, to_model_input
 from alti2v.data.layout import ComparisonFiles, DataDir, EvalFiles, ModelFiles
 from alti2v.data.skips import failed_inputs
 from alti2v.data.vocabulary import category_of, multi_hot, vocabulary_hash
@@ -40,7 +40,7 @@ from alti2v.evaluate.compare import Contestant, compare
 from alti2v.evaluate.groups import GROUPS, tag_group
 from alti2v.evaluate.judge import Judgement, Settings, judge
 from alti2v.evaluate.names import Columns, take
-from alti2v.evaluate.posts import Dataset, EvalError, InputSpec, Skip, folder_posts
+from alti2v.evaluate.posts import Dataset, EvalError, Skip, folder_posts
 from alti2v.model.linear import fit_regressions
 from alti2v.model.saved import LoadedModel
 from alti2v.progress import SILENT, Progress
@@ -195,7 +195,7 @@ def _entrant(loaded: LoadedModel, known: set[str] | None, vocabulary) -> Entrant
             f"vocabulary ({len(vocabulary.tags)} tags), so there is no truth to judge it on; "
             "give --eval-dir DIR with posts tagged in its vocabulary"
         )
-    return Entrant(loaded, columns, InputSpec.of(loaded.info))
+    return Entrant(loaded, columns, InputSpec.of_model(loaded.info))
 
 
 def _approach3_preprocess(models: list[LoadedModel]) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from alti2v import defaults
-from alti2v.data.images import load_image_or_error, to_model_input
+from alti2v.data.images import InputSpec, load_image_or_error, to_model_input
 from alti2v.data.skips import InputError
 from alti2v.model.saved import LoadedModel
 from alti2v.tag.inputs import InputImage
@@ -63,10 +63,7 @@ def decoded_batches(
     """Lists of up to `batch_size` (image, pixels or error), in input order, decoded ahead by a
     pool as the model's `info` (model.json) says; --pred and --vec both read images this way."""
     with DECODER_POOLS[pool](max_workers=workers or os.cpu_count()) as executor:
-        decoded = _decode_ahead(
-            executor, images, 2 * batch_size, info["image_size"], info["resize"],
-            info.get("pad", False),
-        )  # fmt: skip
+        decoded = _decode_ahead(executor, images, 2 * batch_size, InputSpec.of_model(info))
         batch: list[tuple[InputImage, np.ndarray | InputError]] = []
         for item in decoded:
             batch.append(item)
@@ -84,13 +81,14 @@ def predict_arrays(loaded: LoadedModel, pixels: np.ndarray) -> np.ndarray:
 
 
 def _decode_ahead(
-    executor: Executor, images: Iterable[InputImage], ahead: int, image_size: int, resize: str,
-    pad: bool,
-) -> Iterator[tuple[InputImage, np.ndarray | InputError]]:  # fmt: skip
+    executor: Executor, images: Iterable[InputImage], ahead: int, spec: InputSpec
+) -> Iterator[tuple[InputImage, np.ndarray | InputError]]:
     """Decoded images in input order, with up to `ahead` decodes running or done in advance."""
     pending: deque = deque()
     for image in images:
-        decoding = executor.submit(load_image_or_error, image.path, image_size, resize, pad=pad)
+        decoding = executor.submit(
+            load_image_or_error, image.path, spec.image_size, spec.resize, pad=spec.pad
+        )
         pending.append((image, decoding))
         if len(pending) > ahead:
             first, future = pending.popleft()

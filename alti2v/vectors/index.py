@@ -29,6 +29,7 @@ from usearch.index import Index
 
 from alti2v import defaults
 from alti2v.data.files import atomic_write_json, read_json
+from alti2v.data.images import InputSpec
 from alti2v.data.layout import DataDir, IndexFiles
 from alti2v.data.posts import find_image
 from alti2v.data.records import (
@@ -261,7 +262,7 @@ def _new_vectors(
     model's way, as --vec decodes files. A post whose image cannot be read is logged, added to
     `unreadable` and left out."""
     post_ids = list(keys)
-    if _takes_stored_pixels(loaded.info, read_meta(db, data.db)):
+    if InputSpec.of_model(loaded.info).reads_stored_pixels(read_meta(db, data.db)):
         for start in range(0, len(post_ids), batch_size):
             chunk = post_ids[start : start + batch_size]
             pixels = [unpack_record(db.get(keys[post_id]))[0] for post_id in chunk]
@@ -293,15 +294,6 @@ def _new_vectors(
             done = []
     if done:
         yield batch(done)
-
-
-def _takes_stored_pixels(info: dict, meta: dict | None) -> bool:
-    """Whether a model (its model.json or WD info) takes the pixels --build stored (`meta`:
-    the database's record of how; None for a database without one, from --build of old)."""
-    if meta is None:
-        return not info.get("pad", False)
-    made = (meta["image_size"], meta["resize"], False)
-    return (info["image_size"], info["resize"], info.get("pad", False)) == made
 
 
 def _stored_tags(probabilities: np.ndarray, tags: list[str]) -> list[list]:
