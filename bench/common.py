@@ -133,16 +133,19 @@ def run_cli(*argv: str) -> None:
         raise SystemExit(status)
 
 
-def compile_as_train(model, steps_per_epoch: int):
+def compile_as_train(model, steps_per_epoch: int, backbone_lr_scale: float | None = None):
     """Compile `model` with --train's optimizer and loss at their defaults (alti2v.defaults), so
-    that a timed step costs what a --train step costs; return it."""
+    that a timed step costs what a --train step costs (`backbone_lr_scale` other than the
+    default's, to time that choice); return it."""
     from alti2v import defaults
     from alti2v.model.losses import LOSSES
     from alti2v.model.optimizer import make_optimizer
 
     optimizer = make_optimizer(
         defaults.LEARNING_RATE, steps_per_epoch, defaults.EPOCHS, defaults.WARMUP_EPOCHS,
-        defaults.SCHEDULE, defaults.BACKBONE_LR_SCALE, defaults.HEAD_EPOCHS, defaults.WEIGHT_DECAY,
+        defaults.SCHEDULE,
+        defaults.BACKBONE_LR_SCALE if backbone_lr_scale is None else backbone_lr_scale,
+        defaults.HEAD_EPOCHS, defaults.WEIGHT_DECAY,
     )  # fmt: skip
     model.compile(optimizer=optimizer, loss=LOSSES[defaults.LOSS](defaults.LABEL_SMOOTHING))
     return model

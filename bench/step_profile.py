@@ -9,7 +9,10 @@ configuration in a process of its own, all in one run so that the differences ar
   difference is what the big last layer's gradient and its update cost;
 - train, head only: every VGG16 layer frozen, so the difference is the backward pass and the
   update of the unfrozen convolution blocks (block4_conv2 to block5_conv3);
-- train, batch 64: the same step on 64 images, per image, for what a larger batch would buy.
+- train, batch 64: the same step on 64 images, per image, for what a larger batch would buy;
+- train, batch 8 (and with 64 tags): per image, what a smaller batch costs;
+- train, one rate: the blocks at the head's rate (--backbone-lr-scale 1, plain Adam), for what
+  the default's slower blocks cost.
 
     python -m bench.step_profile            # a markdown table on stdout, kept in bench/measured/
     python -m bench.step_profile --quick    # fewer steps: a smoke run
@@ -26,14 +29,17 @@ from bench.common import child_result, markdown_header, timed, write_measured
 PRECISIONS = ("float32", "bfloat16")
 FROZEN = 12  # --freeze's default: the first 12 layers keep their weights
 VGG_LAYERS = 19  # keras.applications.VGG16 without its top: input and 18 layers
-# name -> (task, tags, freeze, batch)
+# name -> (task, tags, freeze, batch, --backbone-lr-scale or None for the default)
 CONFIGURATIONS = {
-    "predict, frozen part": ("predict-frozen", 4096, FROZEN, 16),
-    "predict": ("predict", 4096, FROZEN, 16),
-    "train": ("train", 4096, FROZEN, 16),
-    "train, 64 tags": ("train", 64, FROZEN, 16),
-    "train, head only": ("train", 4096, VGG_LAYERS, 16),
-    "train, batch 64": ("train", 4096, FROZEN, 64),
+    "predict, frozen part": ("predict-frozen", 4096, FROZEN, 16, None),
+    "predict": ("predict", 4096, FROZEN, 16, None),
+    "train": ("train", 4096, FROZEN, 16, None),
+    "train, 64 tags": ("train", 64, FROZEN, 16, None),
+    "train, head only": ("train", 4096, VGG_LAYERS, 16, None),
+    "train, batch 64": ("train", 4096, FROZEN, 64, None),
+    "train, batch 8": ("train", 4096, FROZEN, 8, None),
+    "train, 64 tags, batch 8": ("train", 64, FROZEN, 8, None),
+    "train, one rate": ("train", 4096, FROZEN, 16, 1.0),
 }
 
 
@@ -46,10 +52,12 @@ def measure(precision: str, name: str, steps: int, repeats: int) -> dict:
     from alti2v.model.precision import use_precision
     from bench.common import compile_as_train
 
-    task, num_tags, freeze, batch = CONFIGURATIONS[name]
+    task, num_tags, freeze, batch, backbone_lr_scale = CONFIGURATIONS[name]
     use_precision(precision)
     keras.utils.set_random_seed(0)
-    model = compile_as_train(build_model(num_tags, weights=None, freeze=freeze), 1000)
+    model = compile_as_train(
+        build_model(num_tags, weights=None, freeze=freeze), 1000, backbone_lr_scale
+    )
     if task == "predict-frozen":
         model = keras.Model(model.input, model.layers[FROZEN - 1].output)
     rng = np.random.default_rng(0)
@@ -90,6 +98,10 @@ def table(results: list[dict]) -> str:
         "the rest of the step (head's backward, loss, casts, optimizer)": None,
         "train step": ("train", None),
         "train step at batch 64": ("train, batch 64", None),
+        "train step at batch 8": ("train, batch 8", None),
+        "train step, 64 tags": ("train, 64 tags", None),
+        "train step, 64 tags, batch 8": ("train, 64 tags, batch 8", None),
+        "train step, the blocks at the head's rate (Adam)": ("train, one rate", None),
     }
     rows = ["| ms per image | float32 | bfloat16 | bfloat16 / float32 |", "|---|---|---|---|"]
     for label, parts_of in parts.items():

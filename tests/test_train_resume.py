@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import pytest
 
+from alti2v import defaults
 from alti2v.data.posts import iter_posts
 from alti2v.model.saved import find_model, load_model
 from alti2v.tag.inputs import InputImage
@@ -301,7 +302,7 @@ def test_a_changed_dataset_refuses_to_resume(trained, alt_i2v, tmp_path: Path) -
     alt_i2v("--build", "--build-workers", 1, "--data-dir", data_dir)
     resumed = alt_i2v(*flags, "--learning-rate", 0.5, "--seed", 0)
     assert "resuming from" in resumed.stderr
-    assert "ignored: --learning-rate 0.5 (keeps 0.0001)" in resumed.stderr
+    assert f"ignored: --learning-rate 0.5 (keeps {defaults.LEARNING_RATE})" in resumed.stderr
     assert "--seed" not in resumed.stderr.split("ignored:")[1]  # given, but the same value
     assert read_state(checkpoints_of(data_dir) / "e0003-s0000000")["epoch"] == 3
 

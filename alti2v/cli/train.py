@@ -55,7 +55,8 @@ def add_flags(parser: argparse.ArgumentParser, flags: FlagModes) -> None:
         "--learning-rate",
         type=positive_float,
         default=defaults.LEARNING_RATE,
-        help="Adam's learning rate after warm-up",
+        help="Adam's learning rate after warm-up, the new head's (the VGG16 blocks' is "
+        "--backbone-lr-scale times it)",
     )
     train.add_argument(
         "--warmup-epochs",

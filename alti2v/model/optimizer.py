@@ -53,15 +53,19 @@ class FusedAdam(FusedAdamStep, keras.optimizers.Adam):
 
 
 @keras.saving.register_keras_serializable(package="alti2v")
-class TaggerAdamW(FusedAdamStep, keras.optimizers.AdamW):
+class TaggerAdamW(FusedAdamStep, keras.optimizers.Adam):
+    """Adam with a rate for the VGG16 blocks, a head-only start and decoupled weight decay
+    (Keras' optimizers all take one; AdamW is Adam with a non-zero default). No decay is None,
+    not 0: Keras applies a zero decay anyway, a pass over every weight at each step."""
+
     def __init__(
         self,
         backbone_lr_scale: float = 1.0,
         head_steps: int = 0,
-        weight_decay: float = 0.0,
+        weight_decay: float | None = None,
         **kwargs,
     ):
-        super().__init__(weight_decay=weight_decay, **kwargs)
+        super().__init__(weight_decay=weight_decay or None, **kwargs)
         self.backbone_lr_scale = backbone_lr_scale
         self.head_steps = head_steps
         self.exclude_from_weight_decay(var_names=NO_DECAY)
@@ -109,9 +113,7 @@ def make_optimizer(
     )
     head_steps = round(head_epochs * steps_per_epoch)
     if backbone_lr_scale == 1 and not head_steps and not weight_decay:
-        # Nothing to scale or decay: Adam, whose compiled steps on JAX (Keras' own ops there)
-        # are the ones --distribute is tested to reproduce; TaggerAdamW's extra ops change XLA's
-        # fusion and so the last bits of each step.
+        # Nothing to scale or decay: plain Adam, without TaggerAdamW's per-variable rate.
         return FusedAdam(rate)
     return TaggerAdamW(
         learning_rate=rate,
