@@ -34,7 +34,11 @@ VOCAB_SIZE = 8
 EPOCHS = 2
 BATCH_SIZE = 4
 STEPS_PER_EPOCH = 6  # ceil(22 train posts / 4)
-TRAIN_FLAGS = ("--batch-size", str(BATCH_SIZE), "--weights", "none")
+# float32, not auto: auto measures bfloat16's gain on a CPU with AVX512-BF16 at each start, and a
+# loaded machine can measure it either side of the bar, so a resumed run would change precision
+# (seen: 2 resume tests failed so, with the suite beside two benchmarks). tests/test_precision.py
+# tests auto and bfloat16.
+TRAIN_FLAGS = ("--batch-size", str(BATCH_SIZE), "--weights", "none", "--precision", "float32")
 
 CliRunner = Callable[..., subprocess.CompletedProcess]
 

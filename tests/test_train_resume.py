@@ -354,3 +354,24 @@ def test_linear_probe_start_resumes_exactly(trained, alt_i2v, tmp_path: Path) ->
     assert_same_training_state(resumed, load_keras(checkpoints_of(whole) / final))
     plain = load_keras(trained.final_checkpoint)
     assert not np.allclose(resumed.weights[-1].numpy(), plain.weights[-1].numpy())
+
+
+def test_a_resume_keeps_its_precision_unless_one_is_given(trained, alt_i2v, tmp_path: Path) -> None:
+    # --precision auto measures bfloat16's gain at each start, and the measurement can fall
+    # either side of its bar on a loaded machine: a resumed run keeps what the checkpoint
+    # trained in. A --precision on the command line still changes it, and says so.
+    unpinned = trained.train_flags[: trained.train_flags.index("--precision")]
+    data_dir = trained.copy_dataset(tmp_path / "data")
+    alt_i2v("--train", "--epochs", 1, *unpinned, "--precision", "bfloat16", "--data-dir", data_dir)
+    kept = alt_i2v("--train", "--epochs", 2, *unpinned, "--data-dir", data_dir)
+    assert "resuming in" not in kept.stderr
+    assert read_state(checkpoints_of(data_dir) / "e0002-s0000000")["config"]["precision"] == (
+        "bfloat16"
+    )
+    changed = alt_i2v(
+        "--train", "--epochs", 3, *unpinned, "--precision", "float32", "--data-dir", data_dir
+    )
+    assert "resuming in float32 a run trained so far in bfloat16" in changed.stderr
+    assert read_state(checkpoints_of(data_dir) / "e0003-s0000000")["config"]["precision"] == (
+        "float32"
+    )

@@ -29,7 +29,7 @@ from alti2v.data.vocabulary import built_with, load_vocabulary, load_vocabulary_
 from alti2v.interrupt import StopOnCtrlC
 from alti2v.model.device import accelerator_present
 from alti2v.model.network import build_model, set_output_prior, zero_output_kernel
-from alti2v.model.precision import at_precision
+from alti2v.model.precision import at_precision, use_precision
 from alti2v.model.saved import export_model
 from alti2v.model.weights import check_weights, weights_sha256, with_vgg16_weights
 from alti2v.progress import SILENT, Progress
@@ -190,11 +190,17 @@ def _start_or_resume(
     # speed choices may change.
     trained_in = checkpoint_precision(state.config)
     kept = {name: value for name, value in state.config.items() if name != "mixed_precision"}
+    # --precision auto goes on in the checkpoint's precision: auto's measurement on a CPU with
+    # AVX512-BF16 can fall either side of its bar on a loaded machine, and a run should not
+    # change precision by chance. A --precision given on the command line still applies.
+    precision = config.precision if "precision" in given else trained_in
+    if precision != config.precision:
+        use_precision(precision)
     resumed = replace(
         TrainConfig(**{**SEED_RECIPE, **kept}),
         epochs=config.epochs,
         cache_features=config.cache_features,
-        precision=config.precision,
+        precision=precision,
     )
     current = {**fingerprint, "preprocess": resumed.preprocess}
     state.dataset = check_same_dataset(checkpoint, state.dataset, current)
