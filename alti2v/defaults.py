@@ -40,6 +40,7 @@ PATIENCE = 0  # stop after this many epochs without a better eval mAP; 0 trains 
 SEED = 0  # shuffling, initialisation and augmentation
 CHECKPOINT_MINUTES = 30.0  # also checkpoint inside an epoch after this much training time
 READERS = 0  # threads reading training batches; 0 means one per CPU core, at most MAX_READERS
+READER_PROCESSES = 0  # processes making training batches; 0: the reader threads make them
 MAX_READERS = 16  # more threads contend for the GIL without reading any faster
 
 # Prediction

@@ -1,11 +1,13 @@
 """Where a --train epoch's time goes on a GPU: when each training step ended and when each batch
 was read, for the epoch after the first (compiled, warm). Run twice: as --train runs (on an
-accelerator, whole batches only) and with the short last batch kept, the way it ran before.
+accelerator: whole batches only, reader processes by default) and with the threads making the
+batches (--reader-processes 0), the way it ran before.
 
     KERAS_BACKEND=jax python -m bench.epoch_timeline --data-dir /tmp/gpu-bench/data
 
-Prints a timeline per run (seconds after the epoch's first step) to stdout. On the H100 the short
-last batch ended 1 to 6 s after the other 25 steps (bench/measured/gpu-last-batch-*.log).
+Prints a timeline per run (seconds after the epoch's first step) and the epoch's images/s to
+stdout. On the H100 a short last batch ended 1 to 6 s after the other 25 steps
+(bench/measured/gpu-last-batch-*.log), which is why --train drops it on an accelerator.
 """
 
 from __future__ import annotations
@@ -43,20 +45,22 @@ def _install_tracing() -> None:
     )
 
 
-def timeline(data: DataDir, batch_size: int, label: str) -> str:
+def timeline(data: DataDir, batch_size: int, label: str, *flags: str) -> str:
     EVENTS.clear()
     started = time.perf_counter()
     run_cli("--train", "--data-dir", str(data.root), "--fresh", "--quiet", "--epochs", "2",
             "--batch-size", str(batch_size), "--weights", "none",
-            "--precision", "bfloat16")  # fmt: skip
+            "--precision", "bfloat16", *flags)  # fmt: skip
     steps = [event for event in EVENTS if event[0] == "step"]
     second_epoch = steps[max(i for i, event in enumerate(steps) if event[1] == 0) :]
     origin = second_epoch[0][3]
     reads = [event for event in EVENTS if event[0] == "read" and event[2] >= origin - 1]
     step_ends = " ".join(f"{i}:{end - origin:.2f}" for _, i, _, end in second_epoch)
     read_spans = " ".join(f"{i}:{a - origin:.2f}-{b - origin:.2f}" for _, i, a, b in reads)
+    trained = (len(second_epoch) - 1) * batch_size  # the steps after the first one's end
+    rate = trained / (second_epoch[-1][3] - origin)
     return "\n".join([
-        f"== {label}: train() {time.perf_counter() - started:.1f} s",
+        f"== {label}: train() {time.perf_counter() - started:.1f} s; epoch 2: {rate:.0f} img/s",
         f"epoch 2 step ends: {step_ends}",
         f"reads (index:start-end; the last ones are the eval's): {read_spans}",
     ])  # fmt: skip
@@ -71,8 +75,7 @@ def main() -> int:
     _install_tracing()
     print(describe_device())
     print(timeline(data, args.batch_size, "as --train runs"), flush=True)
-    alti2v.train.epoch.drop_remainder = lambda order, batch_size: order
-    print(timeline(data, args.batch_size, "the short last batch kept"))
+    print(timeline(data, args.batch_size, "threads alone", "--reader-processes", "0"))
     return 0
 
 

@@ -1,7 +1,9 @@
 """Training throughput and model FLOPs utilisation (MFU), float32 against bfloat16, and whether
 the LevelDB input pipeline keeps up (images/s of reading alone against training).
 
-The pipeline is --train's: flip augmentation and `--train-readers` threads.
+The pipeline is --train's: flip augmentation and `--train-readers` threads, making the batches
+themselves (--reader-processes 0) or handing them to reader processes; reading alone is timed
+for each count of processes asked, and fit() streamed with threads alone and with the most.
 
 Run by bench/gpu.sh on a GPU machine (KERAS_BACKEND=jax), or anywhere with --cpu-smoke. MFU is
 the model's training FLOPs (bench/flops.py) times images/s, over the device's peak: the peak this
@@ -28,14 +30,17 @@ from alti2v.model.device import describe_device
 from alti2v.model.network import build_model
 from alti2v.model.precision import POLICIES
 from alti2v.train.augment import Augmenter
-from alti2v.train.batches import PostBatches
+from alti2v.train.batches import PostBatches, RecordReader
+from alti2v.train.readers import ReaderProcesses
 from bench.common import compile_as_train, describe_machine, timed, timings
 from bench.flops import model_flops
 
 NUM_TAGS = 4096  # the original's vocabulary: the last layer's size matters for speed
 # Vendor dense peaks, FLOP/s, by JAX device_kind ("float32" is TF32 tensor cores, which XLA uses
 # for float32 matmuls and convolutions on this GPU by default).
-VENDOR_PEAKS = {"NVIDIA H100 80GB HBM3": {"float32": 494.7e12, "bfloat16": 989.4e12}}
+# The H200 has the H100's arithmetic (its datasheet's dense figures are the same).
+HOPPER = {"float32": 494.7e12, "bfloat16": 989.4e12}
+VENDOR_PEAKS = {"NVIDIA H100 80GB HBM3": HOPPER, "NVIDIA H200": HOPPER}
 
 
 def matmul_peak(dtype: str, size: int, times: int) -> float:
@@ -63,8 +68,11 @@ def read_rate(batches: PostBatches, workers: int) -> float:
     return sum(images) / seconds
 
 
-def train_rates(policy: str, batches: PostBatches, steps: int, times: int) -> dict:
-    """Images/s of fit() streamed from LevelDB and of the same batch held in memory."""
+def train_rates(
+    policy: str, batches: PostBatches, by_processes: PostBatches, steps: int, times: int
+) -> dict:
+    """Images/s of fit() streamed from LevelDB (threads alone, and with reader processes) and
+    of the same batch held in memory."""
     keras.config.set_dtype_policy(policy)
     model = compile_as_train(build_model(NUM_TAGS, weights=None), steps)
     images, targets = batches[0]
@@ -72,15 +80,22 @@ def train_rates(policy: str, batches: PostBatches, steps: int, times: int) -> di
     model.fit(resident, epochs=1, verbose=0, steps_per_epoch=2)  # compile outside the timing
     memory = timings(lambda: model.fit(resident, epochs=1, verbose=0), times)
     streamed_steps = min(steps, len(batches))
-    streamed = timings(
-        lambda: model.fit(batches, epochs=1, verbose=0, steps_per_epoch=streamed_steps), times
-    )
+
+    def streamed_from(source: PostBatches) -> list[float]:
+        return timings(
+            lambda: model.fit(source, epochs=1, verbose=0, steps_per_epoch=streamed_steps), times
+        )
+
+    streamed, with_processes = streamed_from(batches), streamed_from(by_processes)
     keras.config.set_dtype_policy("float32")
     flops = model_flops(model)["train"]
     batch = len(images)
     return {
         "memory_images_per_second": [steps * batch / value for value in memory],
         "streamed_images_per_second": [streamed_steps * batch / value for value in streamed],
+        "streamed_processes_images_per_second": [
+            streamed_steps * batch / value for value in with_processes
+        ],
         "train_flops_per_image": flops,
     }
 
@@ -111,20 +126,37 @@ def main() -> int:
         default=16,
         help="reader threads, alone and in fit() (as --train-readers)",
     )
+    parser.add_argument(
+        "--reader-processes",
+        type=int,
+        nargs="+",
+        default=[1, 4, 8, 16],
+        help="counts of reader processes to time reading alone with; fit() uses the last",
+    )
     parser.add_argument("--matmul-size", type=int, default=8192)
     args = parser.parse_args()
     machine = describe_machine()
     device = describe_device()
-    db = open_db(DataDir(args.data_dir).db)
-    keys = record_keys(db, "train")
+    db = RecordReader(open_db(DataDir(args.data_dir).db))  # as --train reads
+    keys = record_keys(db.db, "train")
     flip = Augmenter(("flip",), seed=0)
     batches = PostBatches(db, keys, args.batch_size, NUM_TAGS, "vgg", None, flip, 0, args.readers)
     kind = _device_kind()
     results = {"machine": machine, "device": device, "device_kind": kind, "args": vars(args)}
     results["read_images_per_second"] = [read_rate(batches, args.readers) for _ in range(3)]
+    results["read_processes_images_per_second"] = {}
+    for count in args.reader_processes:
+        with ReaderProcesses(count, args.batch_size, 150, NUM_TAGS, "vgg", ("flip",), 0) as pool:
+            threads = max(args.readers, count)
+            by_processes = _with_processes(batches, pool, threads)
+            rates = [read_rate(by_processes, threads) for _ in range(3)]
+            results["read_processes_images_per_second"][count] = rates
+    count = args.reader_processes[-1]
+    pool = ReaderProcesses(count, args.batch_size, 150, NUM_TAGS, "vgg", ("flip",), 0)
+    by_processes = _with_processes(batches, pool, max(args.readers, count))
     for name, policy in POLICIES.items():
         peak = matmul_peak(name, args.matmul_size, args.repeats)
-        rates = train_rates(policy, batches, args.steps, args.repeats)
+        rates = train_rates(policy, batches, by_processes, args.steps, args.repeats)
         best = max(rates["memory_images_per_second"])
         flop_rate = best * rates["train_flops_per_image"]
         vendor = VENDOR_PEAKS.get(kind, {}).get(name)
@@ -134,10 +166,18 @@ def main() -> int:
             "mfu_vs_measured_matmul": flop_rate / peak,
             "mfu_vs_vendor_peak": flop_rate / vendor if vendor else None,
         }
+    pool.close()
     db.close()
     print(json.dumps(results, default=str, indent=1))
     print(summary(results), file=sys.stderr)
     return 0
+
+
+def _with_processes(batches: PostBatches, pool: ReaderProcesses, readers: int) -> PostBatches:
+    return PostBatches(
+        batches.db, batches.keys, batches.batch_size, batches.num_tags, batches.preprocess,
+        None, batches.augment, batches.epoch, readers, pool,
+    )  # fmt: skip
 
 
 def _device_kind() -> str:
@@ -150,18 +190,29 @@ def _device_kind() -> str:
 
 def summary(results: dict) -> str:
     read = statistics.median(results["read_images_per_second"])
-    lines = [results["device"], f"input pipeline alone: {read:.0f} img/s"]
+    by_processes = {
+        count: statistics.median(rates)
+        for count, rates in results["read_processes_images_per_second"].items()
+    }
+    lines = [
+        results["device"],
+        f"input pipeline alone: {read:.0f} img/s with threads; with reader processes "
+        + ", ".join(f"{count}: {rate:.0f}" for count, rate in by_processes.items()),
+    ]
+    read = max(read, *by_processes.values())
     for name in POLICIES:
         entry = results[name]
         memory = statistics.median(entry["memory_images_per_second"])
         streamed = statistics.median(entry["streamed_images_per_second"])
+        with_processes = statistics.median(entry["streamed_processes_images_per_second"])
         vendor = entry["mfu_vs_vendor_peak"]
         lines.append(
-            f"{name}: {memory:.1f} img/s from memory, {streamed:.1f} streamed; MFU "
+            f"{name}: {memory:.1f} img/s from memory, {streamed:.1f} streamed with threads, "
+            f"{with_processes:.1f} with reader processes; MFU "
             f"{entry['mfu_vs_measured_matmul']:.0%} of the measured {name} matmul "
             f"({entry['matmul_flops_per_second'] / 1e12:.3g} TFLOP/s)"
             + (f", {vendor:.0%} of the vendor peak" if vendor else "")
-            + f"; input pipeline {read / memory:.1f}x training"
+            + f"; input pipeline (its best) {read / memory:.1f}x training"
         )
     return "\n".join(lines)
 

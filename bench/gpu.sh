@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU benchmark in one command, for a machine with an NVIDIA GPU, JAX with CUDA and no
 # TensorFlow (`make gpu-venv`): draws synthetic posts, builds them into LevelDB, then measures
-# float32 against bfloat16 training (images/s, MFU) and the input pipeline alone (bench/gpu.py).
+# float32 against bfloat16 training (images/s, MFU) and the input pipeline alone, with threads and
+# with 1 to 16 reader processes (bench/gpu.py).
 # Its JSON goes to bench/measured/gpu-<date>-batch<size>.json, its summary to stderr.
 #
 #   bench/gpu.sh               # on the GPU machine: 4,096 posts, batches of 128 and 256
@@ -13,7 +14,8 @@ export KERAS_BACKEND=jax TF_CPP_MIN_LOG_LEVEL=2
 POSTS=4096 DRAWERS=8 BATCHES=(128 256) BENCH_ARGS=(--steps 40 --repeats 3 --readers 16)
 if [[ "${1:-}" == "--cpu-smoke" ]]; then
     export JAX_PLATFORMS=cpu
-    POSTS=48 DRAWERS=2 BATCHES=(8) BENCH_ARGS=(--steps 2 --repeats 1 --readers 2 --matmul-size 512)
+    POSTS=48 DRAWERS=2 BATCHES=(8)
+    BENCH_ARGS=(--steps 2 --repeats 1 --readers 2 --reader-processes 1 2 --matmul-size 512)
 fi
 WORK=${WORK:-$(mktemp -d /tmp/alt-i2v-gpu.XXXXXX)}
 OUT=${OUT_DIR:-bench/measured}
@@ -33,13 +35,16 @@ echo "draw and --build of $POSTS posts: $(( $(date +%s) - started )) s" >&2
 
 mkdir -p "$OUT"
 stamp=$([[ "${1:-}" == "--cpu-smoke" ]] && echo cpu-smoke- )$(date -u +%Y%m%d-%H%M)
-for batch in "${BATCHES[@]}"; do
-    result="$OUT/gpu-$stamp-batch$batch.json"
-    "$PYTHON" -m bench.gpu --data-dir "$WORK/data" --batch-size "$batch" "${BENCH_ARGS[@]}" \
-        > "$result"
+bench() {
+    local result="$OUT/gpu-$stamp-batch$1.json"
+    "$PYTHON" -m bench.gpu --data-dir "$WORK/data" --batch-size "$1" "${BENCH_ARGS[@]}" > "$result"
     echo "raw output: $result" >&2
-done
+}
+bench "${BATCHES[0]}"
 # --train's own epochs: when each step ends and each batch is read (bench/epoch_timeline.py).
 "$PYTHON" -m bench.epoch_timeline --data-dir "$WORK/data" --batch-size "${BATCHES[0]}" \
     > "$OUT/gpu-$stamp-epoch-timeline.txt"
 echo "raw output: $OUT/gpu-$stamp-epoch-timeline.txt" >&2
+for batch in "${BATCHES[@]:1}"; do
+    bench "$batch"
+done

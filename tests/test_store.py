@@ -572,7 +572,7 @@ def test_the_reader_closes_the_database_after_the_reads_in_flight() -> None:
         def __init__(self):
             self.reading, self.release, self.closed = threading.Event(), threading.Event(), False
 
-        def get(self, key: bytes) -> bytes:
+        def get(self, key: bytes, fill_cache: bool = True) -> bytes:
             self.reading.set()
             self.release.wait(10)
             assert not self.closed, "read after close"

@@ -375,3 +375,17 @@ def test_a_resume_keeps_its_precision_unless_one_is_given(trained, alt_i2v, tmp_
     assert read_state(checkpoints_of(data_dir) / "e0003-s0000000")["config"]["precision"] == (
         "float32"
     )
+
+
+def test_reader_processes_train_as_the_threads_do(trained, alt_i2v, one_epoch, tmp_path) -> None:
+    # --reader-processes moves the batches' making into other processes: the same batches,
+    # augmentation included, so the same weights and Adam state after an epoch.
+    data_dir = trained.copy_dataset(tmp_path / "data")
+    result = alt_i2v(
+        "--train", "--epochs", 1, *trained.train_flags, "--reader-processes", 2,
+        "--data-dir", data_dir,
+    )  # fmt: skip
+    assert "train: 2 reader processes make the batches" in result.stderr
+    checkpoint = checkpoints_of(data_dir) / FIRST_CHECKPOINT
+    assert read_state(checkpoint)["config"]["augment"] == "flip"
+    assert_same_training_state(load_keras(checkpoint), load_keras(one_epoch.checkpoint))

@@ -180,6 +180,13 @@ def add_flags(parser: argparse.ArgumentParser, flags: FlagModes) -> None:
         help=f"threads reading training batches; 0 means one per CPU core, at most "
         f"{defaults.MAX_READERS} (a GPU needs many, a CPU few)",
     )
+    train.add_argument(
+        "--reader-processes",
+        type=non_negative_int,
+        default=defaults.READER_PROCESSES,
+        help="worker processes that unpack, augment and convert the batches the threads "
+        "read, for a GPU host where one process cannot feed the GPU; 0: the threads do it",
+    )
 
     speed = flags.group(parser, "--train: speed (the network is the same either way)", MODES)
     speed.add_argument(
@@ -195,7 +202,8 @@ def add_flags(parser: argparse.ArgumentParser, flags: FlagModes) -> None:
         modes=("train", "eval", "pred", "vec", "index", "similar"),
         help="compute in float32, or in bfloat16 with weights and loss in float32 (twice as fast "
         "or more on a GPU and on a CPU with AMX); auto: bfloat16 where the device has fast "
-        "bfloat16 units, the start-up line says which and why; a resumed run may change it",
+        "bfloat16 units, the start-up line says which and why; a resumed run keeps its own "
+        "unless this is given",
     )
     speed.add_alias("--mixed-precision", of=precision, action="store_const", const="bfloat16")
 
@@ -278,7 +286,7 @@ def run(args: argparse.Namespace, given: frozenset[str], data, progress: Progres
     config = replace(config_from(args), precision=model_precision(args))
     folder = train(
         data, config, fresh=args.fresh, progress=progress, given=given,
-        cluster=cluster, readers=args.train_readers,
+        cluster=cluster, readers=args.train_readers, reader_processes=args.reader_processes,
     )  # fmt: skip
     if cluster.is_first:
         print(f"train: model saved to {folder}")

@@ -4,6 +4,7 @@
 - `epoch`: one epoch through `fit()`, mid-epoch checkpoints, the eval split's scores
 - `config`: --train's settings (`TrainConfig`) and its error
 - `batches`: shuffled batches streamed from LevelDB (`keras.utils.PyDataset`)
+- `readers`: --reader-processes, worker processes that make those batches
 - `augment`: flip, crop and light changes of the packed images, seeded per image and epoch
 - `cache`: --cache-features, the frozen layers' output computed once per image
 - `checkpoints`: checkpoints written atomically, `last` and `best` kept

@@ -5,7 +5,8 @@ order of an epoch is a permutation drawn from (seed, epoch), so a resumed epoch 
 the batches already trained on. With several processes (--distribute) each batch of `keys` is a
 global batch and `share` picks the part this process reads. Prefetch threads read through a
 `RecordReader`, which closes the database only once no thread is reading (a Ctrl-C or an error
-can leave Keras's threads behind).
+can leave Keras's threads behind), and make each batch themselves or, given `ReaderProcesses`,
+hand its records to a worker process (alti2v/train/readers.py).
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-from alti2v.data.images import to_model_input
-from alti2v.data.records import DB, unpack_record
-from alti2v.data.vocabulary import multi_hot
+from alti2v.data.records import DB
 from alti2v.train.augment import Augmenter
+from alti2v.train.readers import ReaderProcesses, make_batch
 
 
 def epoch_order(keys: list[bytes], seed: int, epoch: int) -> list[bytes]:
@@ -48,7 +48,9 @@ class RecordReader:
                 raise ReaderClosed("the dataset is closed")
             self._readers += 1
         try:
-            return self.db.get(key)
+            # Not into LevelDB's block cache: an epoch reads each ~67 KB record once, in random
+            # order, so caching it only evicts another (and costs a quarter of the read's CPU).
+            return self.db.get(key, fill_cache=False)
         finally:
             with self._idle:
                 self._readers -= 1
@@ -63,7 +65,8 @@ class RecordReader:
 
 class PostBatches(keras.utils.PyDataset):
     """(images, multi-hot targets) batches of `keys`, in the given order; with `augment`, each
-    image changed as epoch `epoch`'s draw for its post says. `readers` threads prefetch them."""
+    image changed as epoch `epoch`'s draw for its post says. `readers` threads prefetch them,
+    each making its batches or, with `processes`, having one of them make it (the same arrays)."""
 
     def __init__(
         self,
@@ -76,9 +79,10 @@ class PostBatches(keras.utils.PyDataset):
         augment: Augmenter | None = None,
         epoch: int = 0,
         readers: int = 2,
+        processes: ReaderProcesses | None = None,
     ):
-        # Threads, not processes: LevelDB admits one process, and the reads, the unpacking of
-        # bytes and numpy's arithmetic release the GIL.
+        # Threads: Keras's own processes would each open the database, which LevelDB admits
+        # in one process only; `processes` take the GIL-bound work elsewhere.
         super().__init__(workers=readers, use_multiprocessing=False)
         self.db = db
         self.keys = keys
@@ -88,6 +92,7 @@ class PostBatches(keras.utils.PyDataset):
         self.share = share
         self.augment = augment
         self.epoch = epoch
+        self.processes = processes
 
     def __len__(self) -> int:
         return math.ceil(len(self.keys) / self.batch_size)
@@ -96,9 +101,7 @@ class PostBatches(keras.utils.PyDataset):
         chosen = self.keys[index * self.batch_size : (index + 1) * self.batch_size]
         if self.share is not None:
             chosen = self.share(chosen)
-        records = [unpack_record(self.db.get(key)) for key in chosen]
-        images = np.stack([pixels for pixels, _ in records])
-        if self.augment is not None:
-            images = self.augment(images, chosen, self.epoch)
-        targets = multi_hot([labels for _, labels in records], self.num_tags)
-        return to_model_input(images, self.preprocess), targets
+        values = [self.db.get(key) for key in chosen]
+        if self.processes is not None:
+            return self.processes.make(chosen, values, self.epoch, self.augment is not None)
+        return make_batch(chosen, values, self.num_tags, self.preprocess, self.augment, self.epoch)

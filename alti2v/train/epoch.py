@@ -22,6 +22,7 @@ from alti2v.train.checkpoints import (
     save_checkpoint,
 )
 from alti2v.train.config import TrainConfig
+from alti2v.train.readers import ReaderProcesses
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 class EpochTrainer:
     def __init__(
         self, db, model, config: TrainConfig, num_tags, checkpoints, progress, stop, cluster, cache,
-        readers: int, drop_short_batch: bool,
+        readers: int, drop_short_batch: bool, processes: ReaderProcesses | None = None,
     ):  # fmt: skip
         self.db, self.model, self.config = db, model, config
         self.num_tags, self.checkpoints, self.progress = num_tags, checkpoints, progress
@@ -39,6 +40,7 @@ class EpochTrainer:
         names = parse_augment(config.augment)
         self.augment = Augmenter(names, config.seed) if names else None
         self.readers, self.drop_short_batch = readers, drop_short_batch
+        self.processes = processes
 
     def batches(self, keys: list[bytes], epoch: int | None = None) -> PostBatches:
         """Batches of `keys`; with `epoch`, training batches, augmented as that epoch's."""
@@ -48,7 +50,7 @@ class EpochTrainer:
         augment = self.augment if epoch is not None else None
         return PostBatches(
             self.db, keys, config.batch_size, self.num_tags, config.preprocess, share,
-            augment, epoch or 0, self.readers,
+            augment, epoch or 0, self.readers, self.processes,
         )  # fmt: skip
 
     def save_checkpoint(self, state: TrainState) -> None:

@@ -33,6 +33,7 @@ from alti2v.model.precision import at_precision, use_precision
 from alti2v.model.saved import export_model
 from alti2v.model.weights import check_weights, weights_sha256, with_vgg16_weights
 from alti2v.progress import SILENT, Progress
+from alti2v.train.augment import parse_augment
 from alti2v.train.batches import PostBatches, RecordReader
 from alti2v.train.cache import FeatureCache
 from alti2v.train.checkpoints import (
@@ -53,6 +54,7 @@ from alti2v.train.config import (
 from alti2v.train.distribute import ONE_DEVICE, Cluster
 from alti2v.train.epoch import EpochTrainer
 from alti2v.train.probe import apply_head_probe, fit_head_probe
+from alti2v.train.readers import ReaderProcesses
 from alti2v.train.resume import check_same_dataset, dataset_fingerprint, warn_ignored_flags
 
 log = logging.getLogger(__name__)
@@ -71,10 +73,12 @@ def train(
     given: frozenset[str] = frozenset(),
     cluster: Cluster = ONE_DEVICE,
     readers: int = defaults.READERS,
+    reader_processes: int = defaults.READER_PROCESSES,
 ) -> Path | None:
     """Train (or resume) and export; return the exported model's folder (None but on process 0).
     `given` names the TrainConfig fields the user set explicitly: a resumed run says which of
-    them it ignores. `readers` threads prefetch the batches (0: one per core, at most 16).
+    them it ignores. `readers` threads prefetch the batches (0: one per core, at most 16),
+    handing them to `reader_processes` worker processes to make (0: the threads make them).
     Combinations it cannot run are refused first, before --fresh deletes anything."""
     refusal = unsupported(config, cluster is not ONE_DEVICE, cluster.process_count)
     if refusal:
@@ -132,10 +136,12 @@ def train(
                 state.config = asdict(config)
             cache = FeatureCache(data, db, model, config.freeze, config.preprocess)
             cache.prepare(progress)
-        with StopOnCtrlC("stopping after this batch, with a checkpoint") as stop:
+        workers = _reader_processes(reader_processes, config, meta, len(tags), cache)
+        with StopOnCtrlC("stopping after this batch, with a checkpoint") as stop, workers as pool:
             trainer = EpochTrainer(
                 reader, model, config, len(tags), checkpoints, progress, stop, cluster, cache,
                 readers=readers or min(os.cpu_count() or 1, defaults.MAX_READERS),
+                processes=pool,
                 drop_short_batch=accelerator_present(),
             )  # fmt: skip
             if config.patience and not eval_keys:
@@ -221,6 +227,19 @@ def _start_or_resume(
     model = at_precision(load_checkpoint_model(checkpoint), resumed.precision)
     restore_seed_states(model, state)
     return model, state, resumed
+
+
+def _reader_processes(
+    count: int, config: TrainConfig, meta: dict, num_tags: int, cache: FeatureCache | None
+) -> contextlib.AbstractContextManager[ReaderProcesses | None]:
+    """The worker processes that make the batches, or None where the prefetch threads do."""
+    if cache is not None or count == 0:  # cached features are read from their own file
+        return contextlib.nullcontext()
+    log.info("train: %d reader processes make the batches", count)
+    return ReaderProcesses(
+        count, config.batch_size, meta["image_size"], num_tags, config.preprocess,
+        parse_augment(config.augment), config.seed,
+    )  # fmt: skip
 
 
 def _init_head_from_probe(
