@@ -28,11 +28,15 @@ def names(settings: TagSettings, kept: np.ndarray = EVERY_TAG) -> list[str]:
 
 
 def test_default_ranks_every_kept_tag_by_probability_rating_inline():
+    # Inline, the ratings stay one choice of four: the most probable one at its rank, never a
+    # second one, even where the threshold keeps it.
     assert names(TagSettings()) == [
-        "solo", "long_hair", "rating:general", "^_^", "hatsune_miku", "a_(b)", "rating:explicit",
+        "solo", "long_hair", "rating:general", "^_^", "hatsune_miku", "a_(b)",
     ]  # fmt: skip
     kept = PROBABILITIES >= 0.75
     assert names(TagSettings(), kept) == ["solo", "long_hair", "rating:general"]
+    # ... and only where its threshold keeps it.
+    assert names(TagSettings(), PROBABILITIES >= 0.85) == ["solo", "long_hair"]
 
 
 def test_spaces_keep_kaomoji_and_escape_parens():

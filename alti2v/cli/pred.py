@@ -142,7 +142,8 @@ def add_flags(parser: argparse.ArgumentParser, flags: FlagModes) -> None:
     )  # fmt: skip
     tags.add_argument(
         "--rating", choices=("inline", "first", "last", "none"), default=defaults.RATING,
-        help="the rating tag ranked like any tag, only the most likely one first or last, or none",
+        help="the most likely of the rating tags ranked like any tag (when its threshold keeps "
+        "it), placed first or last (always), or none",
     )  # fmt: skip
     tags.add_argument(
         "--character-first", action="store_true", help="character tags before the others"

@@ -88,10 +88,14 @@ def select_tags(
     probabilities: np.ndarray, kept: np.ndarray, vocabulary: Vocabulary, settings: TagSettings
 ) -> list[Tag]:
     """The tags of one image: `kept` is its row of the threshold rule's mask."""
+    rating = top_rating(probabilities, vocabulary)
+    # Inline, the most probable rating keeps its rank where the threshold kept it; the other
+    # three never come: a caption with rating:general and rating:sensitive says neither.
     chosen = [
         (vocabulary.tags[index], float(probabilities[index]), vocabulary.categories[index])
         for index in ranked(probabilities, mask=kept)
-        if settings.rating == "inline" or vocabulary.categories[index] != "rating"
+        if vocabulary.categories[index] != "rating"
+        or (settings.rating == "inline" and vocabulary.tags[index] == rating[0])
     ]
     chosen = [
         (settings.replace.get(tag_key(tag), tag), prob, category)
@@ -106,7 +110,6 @@ def select_tags(
         chosen.sort(key=lambda item: tag_key(item[0]))
         if settings.character_first:
             chosen.sort(key=lambda item: item[2] != "character")
-    rating = top_rating(probabilities, vocabulary)
     if rating is not None and settings.rating in ("first", "last"):
         chosen.insert(0 if settings.rating == "first" else len(chosen), rating)
     named = {tag_key(tag) for tag, _, _ in chosen}
