@@ -16,6 +16,7 @@ configuration in a process of its own, all in one run so that the differences ar
 
     python -m bench.step_profile            # a markdown table on stdout, kept in bench/measured/
     python -m bench.step_profile --quick    # fewer steps: a smoke run
+    python -m bench.step_profile --only train "train, one rate"   # those, alternated, no parts
 """
 
 from __future__ import annotations
@@ -128,6 +129,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="1 step, 2 repeats")
     parser.add_argument("--steps", type=int, default=2, help="steps per timing")
     parser.add_argument("--repeats", type=int, default=3, help="timings per configuration")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=CONFIGURATIONS,
+        metavar="CONFIGURATION",
+        help="time these configurations only, each --rounds times in turn, and list them "
+        "without the parts table",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="with --only: rounds of them all")
     parser.add_argument("--child", nargs=2, metavar=("PRECISION", "CONFIGURATION"),
                         help=argparse.SUPPRESS)  # fmt: skip
     args = parser.parse_args(argv)
@@ -137,6 +147,9 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(measure(*args.child, args.steps, args.repeats)))
         return
     timing = ["--steps", str(args.steps), "--repeats", str(args.repeats)]
+    if args.only:
+        _only(args.only, args.rounds, timing, args.quick)
+        return
     results = [
         child_result("bench.step_profile", "--child", precision, name, *timing)
         for name in CONFIGURATIONS
@@ -152,6 +165,37 @@ def main(argv: list[str] | None = None) -> None:
     print(text)
     if not args.quick:
         write_measured(text, "step-profile")
+
+
+def _only(names: list[str], rounds: int, timing: list[str], quick: bool) -> None:
+    """The configurations in turn, `rounds` times, so that a change of load falls on all."""
+    results = [
+        child_result("bench.step_profile", "--child", precision, name, *timing)
+        for _ in range(rounds)
+        for name in names
+        for precision in PRECISIONS
+    ]
+    rows = ["| configuration | precision | ms per image, median of rounds | each round |",
+            "|---|---|---|---|"]  # fmt: skip
+    for name in names:
+        for precision in PRECISIONS:
+            medians = [
+                statistics.median(result["ms_per_image"])
+                for result in results
+                if (result["configuration"], result["precision"]) == (name, precision)
+            ]
+            each = " ".join(f"{value:.1f}" for value in medians)
+            rows.append(f"| {name} | {precision} | {statistics.median(medians):.1f} | {each} |")
+    text = (
+        markdown_header("Training steps, chosen configurations alternated")
+        + "\n".join(rows)
+        + "\n\n```\n"
+        + "\n".join(json.dumps(result) for result in results)
+        + "\n```\n"
+    )
+    print(text)
+    if not quick:
+        write_measured(text, "step-profile-only")
 
 
 if __name__ == "__main__":
