@@ -126,7 +126,7 @@ def posts_of(work: Path) -> Path:
 
 def labelled_posts(folder: Path, tags: list[str]) -> tuple[list[str], np.ndarray]:
     """The image paths of a folder's posts and their (posts, tags) multi-hot targets."""
-    from alti2v.train.batches import multi_hot
+    from alti2v.data.vocabulary import multi_hot
 
     index = {tag: position for position, tag in enumerate(tags)}
     posts = list(iter_posts(folder))

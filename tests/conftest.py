@@ -34,13 +34,23 @@ VOCAB_SIZE = 8
 EPOCHS = 2
 BATCH_SIZE = 4
 STEPS_PER_EPOCH = 6  # ceil(22 train posts / 4)
-# float32, not auto: auto measures bfloat16's gain on a CPU with AVX512-BF16 at each start, and a
-# loaded machine can measure it either side of the bar, so a resumed run would change precision
-# (seen: 2 resume tests failed so, with the suite beside two benchmarks). tests/test_precision.py
-# tests auto and bfloat16.
+# float32, not auto: the same figures on every machine, where auto trains in bfloat16 on one
+# with AMX or a fast AVX512-BF16 and in float32 elsewhere. (Before auto's gain was kept per
+# machine, a loaded one could also measure it either side of the bar between a run and its
+# resume: 2 resume tests failed so.) tests/test_precision.py tests auto and bfloat16.
 TRAIN_FLAGS = ("--batch-size", str(BATCH_SIZE), "--weights", "none", "--precision", "float32")
 
 CliRunner = Callable[..., subprocess.CompletedProcess]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory: pytest.TempPathFactory):
+    """--precision auto's measured gain (alti2v/model/precision.py) kept in the session's own
+    cache, not the user's: measured once, it is the same for every run of the session."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    yield
+    patch.undo()
 
 
 def cli_environment() -> dict[str, str]:

@@ -4,6 +4,8 @@ optimizer's state, and is saved in float32 whichever precision trained it."""
 
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ from alti2v.model.precision import (
     cpu_flags,
     matmul_gain,
     precision_of,
+    remembered_gain,
     use_precision,
 )
 from alti2v.model.saved import export_model, load_model
@@ -52,6 +55,38 @@ def test_auto_chooses_bfloat16_only_where_the_cpu_has_fast_units(flags, gain, ch
 def test_a_named_precision_is_taken_as_asked() -> None:
     for name in ("float32", "bfloat16"):
         assert choose_precision(name, frozenset({AMX_FLAG}), never_measured).name == name
+
+
+def test_the_gain_is_measured_once_then_read_back(tmp_path) -> None:
+    cache = tmp_path / "alt-i2v" / "precision.json"
+    measured = []
+
+    def measure() -> float:
+        measured.append(1.7)
+        return 1.7
+
+    assert remembered_gain(measure, cache) == 1.7
+    assert remembered_gain(never_measured, cache) == 1.7  # the same answer, not measured again
+    assert measured == [1.7]
+    # Another machine's or another Keras' measurement, or a broken file, is measured again.
+    for kept in ({**json.loads(cache.read_text()), "key": {"cpu": "other"}}, "{not json"):
+        cache.write_text(kept if isinstance(kept, str) else json.dumps(kept))
+        assert remembered_gain(lambda: 1.1, cache) == 1.1
+        assert json.loads(cache.read_text())["gain"] == 1.1
+
+
+def test_auto_reads_the_gain_kept_under_xdg_cache_home(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert remembered_gain(lambda: 0.9) == 0.9
+    assert (tmp_path / "alt-i2v" / "precision.json").is_file()
+    chosen = choose_precision("auto", frozenset({AVX512_BF16_FLAG}))
+    assert (chosen.name, chosen.reason.endswith("measured 0.90x float32")) == ("float32", True)
+
+
+def test_an_unwritable_cache_still_gives_the_measurement(tmp_path) -> None:
+    blocked = tmp_path / "a file"
+    blocked.write_text("")
+    assert remembered_gain(lambda: 2.5, blocked / "precision.json") == 2.5
 
 
 def test_auto_on_this_machine_follows_its_flags_and_measured_gain() -> None:

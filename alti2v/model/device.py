@@ -79,12 +79,18 @@ def _nvidia_gpu_present() -> bool:
     return (gpus.is_dir() and any(gpus.iterdir())) or shutil.which("nvidia-smi") is not None
 
 
-def _cpu_model() -> str:
+def cpuinfo_field(name: str) -> str:
+    """The first value of `name` in /proc/cpuinfo ("model name", "flags"); "" where Linux has
+    no such file or field."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
             for line in cpuinfo:
-                if line.startswith("model name"):
+                if line.split(":", 1)[0].strip() == name:
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return ""
+
+
+def _cpu_model() -> str:
+    return cpuinfo_field("model name") or platform.processor() or platform.machine()

@@ -13,12 +13,18 @@ so checkpoints and exported models hold float32 weights whichever precision trai
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import json
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 
-from alti2v.model.device import accelerator_present
+from alti2v.data.files import atomic_write_json
+from alti2v.model.device import accelerator_present, cpuinfo_field
 from alti2v.model.network import OUTPUT_LAYERS
 
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
@@ -28,6 +34,8 @@ AMX_FLAG, AVX512_BF16_FLAG = "amx_bf16", "avx512_bf16"
 # Below this measured matmul gain, bfloat16's casts eat what its products save.
 MIN_MATMUL_GAIN = 1.3
 GAIN_MATRIX_SIZE = 1024
+BFLOAT16_FLAGS = frozenset({AMX_FLAG, AVX512_BF16_FLAG})
+GAIN_CACHE = "alt-i2v/precision.json"  # auto's measured gain, per CPU model and software
 
 
 @dataclass(frozen=True)
@@ -42,7 +50,8 @@ class Precision:
 def choose_precision(asked: str, flags: frozenset[str] | None = None, gain=None) -> Precision:
     """`asked` itself, or for "auto": bfloat16 on a GPU and on a CPU with AMX, or with
     AVX512-BF16 when a bfloat16 matmul measures `MIN_MATMUL_GAIN` times float32's rate;
-    float32 otherwise. `flags` (the CPU's) and `gain` (a measurement) default to this machine's."""
+    float32 otherwise. `flags` (the CPU's) and `gain` (a measurement) default to this machine's,
+    the gain as first measured here (`remembered_gain`)."""
     if asked != "auto":
         return Precision(asked, f"--precision {asked}")
     if accelerator_present():
@@ -52,21 +61,14 @@ def choose_precision(asked: str, flags: frozenset[str] | None = None, gain=None)
         return Precision("bfloat16", f"CPU has {AMX_FLAG}")
     if AVX512_BF16_FLAG not in flags:
         return Precision("float32", f"the CPU has neither {AMX_FLAG} nor {AVX512_BF16_FLAG}")
-    ratio = (gain or matmul_gain)()
+    ratio = (gain or remembered_gain)()
     measured = f"CPU has {AVX512_BF16_FLAG}; a bfloat16 matmul measured {ratio:.2f}x float32"
     return Precision("bfloat16" if ratio >= MIN_MATMUL_GAIN else "float32", measured)
 
 
 def cpu_flags() -> frozenset[str]:
     """The CPU's feature flags as Linux lists them (empty where /proc/cpuinfo is missing)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
+    return frozenset(cpuinfo_field("flags").split())
 
 
 def matmul_gain(size: int = GAIN_MATRIX_SIZE, repeats: int = 5) -> float:
@@ -84,6 +86,28 @@ def matmul_gain(size: int = GAIN_MATRIX_SIZE, repeats: int = 5) -> float:
         return min(seconds[1:])
 
     return best_seconds("float32") / best_seconds("bfloat16")
+
+
+def remembered_gain(measure=matmul_gain, cache: Path | None = None) -> float:
+    """`matmul_gain` measured once per CPU model and software, then read back from `cache`
+    (default: `GAIN_CACHE` under $XDG_CACHE_HOME or ~/.cache). A loaded machine can measure
+    either side of `MIN_MATMUL_GAIN`, and the same command would then compute in another
+    precision, and print other probabilities, from one run to the next."""
+    cache = cache or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / GAIN_CACHE
+    backend = keras.backend.backend()
+    key = {"cpu": cpuinfo_field("model name"), "flags": sorted(cpu_flags() & BFLOAT16_FLAGS),
+           "keras": keras.__version__,
+           "backend": f"{backend} {importlib.import_module(backend).__version__}"}  # fmt: skip
+    try:
+        known = json.loads(cache.read_text(encoding="utf-8"))
+        if known["key"] == key:
+            return float(known["gain"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # none yet, another machine's or unreadable: measure
+    gain = measure()
+    with contextlib.suppress(OSError):  # unwritable: it is measured again next time
+        atomic_write_json(cache, {"key": key, "gain": gain})
+    return gain
 
 
 def use_precision(name: str) -> None:
