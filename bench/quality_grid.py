@@ -116,6 +116,13 @@ VARIANTS = {
     "bf16-head2x-ema0.98": [*ZERO_HEAD, "--precision", "bfloat16", "--learning-rate", "2e-4",
                             "--backbone-lr-scale", "0.5"],
     "defaults-10ep": ["--epochs", "10"],
+    # Around the chosen defaults (head 3e-4): the blocks slower or faster, the warm-up shorter
+    # or longer.
+    "defaults-blocks5e-5": ["--backbone-lr-scale", "0.1667"],
+    "defaults-blocks1.5e-4": ["--backbone-lr-scale", "0.5"],
+    "defaults-warm0.5": ["--warmup-epochs", "0.5"],
+    "defaults-warm2": ["--warmup-epochs", "2"],
+    "defaults-asl": ["--loss", "asl"],  # rare positives: the easy negatives down-weighted
     "defaults-2x": ["--train-count", "1200"],
 }  # fmt: skip
 
