@@ -63,7 +63,8 @@ def load_image(
 ) -> np.ndarray:
     """Decode `path` (first frame, EXIF orientation applied, transparency on white) and resize
     it to an `image_size` x `image_size` x 3 uint8 array; `pad` first pads it white to a
-    centred square (as WD taggers are fed) rather than stretching it. Raises InputError."""
+    centred square (as WD taggers are fed, enlarged with LANCZOS when smaller) rather than
+    stretching it. Raises InputError."""
     previous_limit = Image.MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
@@ -80,9 +81,14 @@ def load_image(
                 # In place: otherwise Pillow copies every image that needs no turning.
                 ImageOps.exif_transpose(image, in_place=True)
                 rgb = _to_rgb(image)
+                resample = RESIZE_FILTERS[resize]
                 if pad:
                     rgb = _padded_square(rgb)
-                resized = rgb.resize((image_size, image_size), RESIZE_FILTERS[resize])
+                    if rgb.width < image_size:
+                        # The WD tools enlarge with LANCZOS (kohya's resize_image, ComfyUI):
+                        # the area filter only shrinks.
+                        resample = Image.Resampling.LANCZOS
+                resized = rgb.resize((image_size, image_size), resample)
                 return np.asarray(resized, dtype=np.uint8)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise InputError(path, OVERSIZED, str(error)) from error
