@@ -8,7 +8,7 @@ A room (subpackage) per pipeline stage, so the folder list reads as the pipeline
 - `data`: the data directory, posts, the vocabulary, images to arrays, the LevelDB build
 - `model`: the network, its weights, losses, optimizer, metrics and exported models
 - `train`, `evaluate`, `tag`, `vectors`: --train, --eval, --pred, and --vec/--index/--similar
-- `defaults`, `errors`, `interrupt`, `progress`: shared by every room
+- `defaults`, `errors`, `interrupt`, `progress`, `cpuinfo`: shared by every room
 
 Imports point one way: `cli` -> the stages (`scrape`, `train`, `evaluate`, `tag`, `vectors`) ->
 `model` -> `data`, and the shared modules import nothing of alti2v but each other

@@ -4,10 +4,11 @@ synthetic dataset built as the CLI builds one.
 
 Timings on a shared machine are only comparable within one run, so every figure records the
 date, CPU model and flags, cores, load average and the environment that changes kernels
-(`describe_machine`, the one reader of /proc/cpuinfo in bench/).
+(`describe_machine`, reading /proc/cpuinfo through `alti2v.cpuinfo`).
 
-Only the standard library is imported at the top: `bench.compute_limits --phases` times a cold
---pred's own imports in a process that imports this module.
+Only the standard library (and `alti2v.cpuinfo`, which imports nothing else) is imported at the
+top: `bench.compute_limits --phases` times a cold --pred's own imports in a process that imports
+this module.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from alti2v.cpuinfo import cpuinfo_field
+
 REPOSITORY = Path(__file__).resolve().parents[1]
 MEASURED = REPOSITORY / "bench" / "measured"  # committed raw outputs
 # Environment variables that change which kernels run, so they belong with every timing.
@@ -34,18 +37,6 @@ SIMD_PREFIXES = ("avx", "amx", "fma", "f16c", "popcnt")
 # failure offline ends in --train's one-line message.
 SHARED_WEIGHTS = REPOSITORY.parent / "shared/weights/vgg16_imagenet_notop.weights.h5"
 DEFAULT_WEIGHTS = str(SHARED_WEIGHTS) if SHARED_WEIGHTS.exists() else "imagenet"
-
-
-def cpuinfo_field(name: str) -> str:
-    """The first value of `name` in /proc/cpuinfo ("" where there is none)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.split(":", 1)[0].strip() == name:
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return ""
 
 
 def describe_machine() -> dict:

@@ -16,7 +16,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "alti2v"
 
-SHARED = frozenset({"alti2v", "defaults", "errors", "interrupt", "progress"})
+SHARED = frozenset({"alti2v", "defaults", "errors", "interrupt", "progress", "cpuinfo"})
 STAGES = frozenset({"scrape", "train", "evaluate", "export", "tag", "vectors"})
 UNDER_STAGES = frozenset({"model", "data"}) | SHARED
 # Room -> the rooms its modules may import.

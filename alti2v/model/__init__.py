@@ -6,7 +6,7 @@
 - `optimizer`: AdamW with a smaller learning rate for the VGG16 blocks (`make_optimizer`)
 - `metrics`: mAP, precision, recall, F-beta and cross-entropy of multi-label scores
 - `linear`: a logistic regression per tag on fixed features (approach 3)
-- `device`: which backend and device run the model, and what /proc/cpuinfo says of the CPU
+- `device`: which backend and device run the model
 - `precision`: `--precision`, auto's choice (its measured gain kept per machine)
 - `saved`: exported models, `models/<time>/` with model.keras, vocab.txt and model.json
 

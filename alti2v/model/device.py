@@ -15,6 +15,8 @@ from pathlib import Path
 
 import keras
 
+from alti2v.cpuinfo import cpuinfo_field
+
 
 def _jax_devices() -> list[tuple[str, str]]:
     return [
@@ -77,19 +79,6 @@ def _why_gpu_unused(backend: str) -> str:
 def _nvidia_gpu_present() -> bool:
     gpus = Path("/proc/driver/nvidia/gpus")
     return (gpus.is_dir() and any(gpus.iterdir())) or shutil.which("nvidia-smi") is not None
-
-
-def cpuinfo_field(name: str) -> str:
-    """The first value of `name` in /proc/cpuinfo ("model name", "flags"); "" where Linux has
-    no such file or field."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.split(":", 1)[0].strip() == name:
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return ""
 
 
 def _cpu_model() -> str:

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import keras
 
+from alti2v.cpuinfo import cpuinfo_field
 from alti2v.data.files import atomic_write_json
-from alti2v.model.device import accelerator_present, cpuinfo_field
+from alti2v.model.device import accelerator_present
 from alti2v.model.network import OUTPUT_LAYERS
 
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
